@@ -1,0 +1,39 @@
+# The two set-up commands: `make run` and `make test`. Everything they need is installed by this file.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test demo unit e2e broker clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Kafka's jars, resolved once from Maven Central with mvn (then cached in .kafka/lib).
+.kafka/lib/.resolved: devstack/broker.py | $(STAMP)
+	$(PY) -c 'from devstack.broker import ensure_runtime; ensure_runtime()'
+	touch $@
+
+run: $(STAMP) .kafka/lib/.resolved
+	$(PY) -m devstack
+
+demo: $(STAMP)
+	$(PY) -m devstack.demo
+
+test: $(STAMP) .kafka/lib/.resolved
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+e2e: $(STAMP) .kafka/lib/.resolved
+	$(PY) -m pytest tests/e2e
+
+broker: $(STAMP) .kafka/lib/.resolved
+	$(PY) -m devstack.broker
+
+clean:
+	rm -rf $(VENV) .kafka .run

@@ -1,0 +1,292 @@
+"""The project's one owner of a real Apache Kafka broker: resolve it from Maven Central, start, wait, stop.
+
+A single-node KRaft broker (combined broker + controller) on 127.0.0.1 with a fresh data directory per start.
+The jars are resolved once with ``mvn`` (cached in the local Maven repository and in ``.kafka/lib``), so later
+starts need no network. Tests, ``make run`` and benchmarks all start their broker through this module.
+
+Run a broker in the foreground with ``python -m devstack.broker`` (Ctrl-C stops it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.ports import free_port
+
+KAFKA_VERSION = "4.1.1"
+# The SLF4J 1.x binding: Kafka 4.1 logs through slf4j-api 1.7.36, and log4j-core arrives transitively
+# but without a binding the broker logs nothing. Its version matches Kafka 4.1's log4j2.
+LOG4J_VERSION = "2.24.3"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
+STARTED_LINE = "Kafka Server started"
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CACHE = PROJECT_ROOT / ".kafka"
+
+POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>connector.devstack</groupId><artifactId>kafka-runtime</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{kafka}</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId>
+      <version>{log4j}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+LOG4J2_PROPERTIES = """status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.started.name = kafka.server.KafkaRaftServer
+logger.started.level = INFO
+"""
+
+SERVER_PROPERTIES = """process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{cport}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={data}
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+# Topics are declared by the worker with their partition counts; a bridge producing to a topic that does not
+# exist yet must fail (503), not create a one-partition topic that breaks co-partitioning.
+auto.create.topics.enable=false
+"""
+
+JVM_OPTS = [
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+]
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be resolved, started or reached."""
+
+
+def ensure_runtime(cache: Path = DEFAULT_CACHE) -> Path:
+    """Resolve Kafka's runtime jars into ``cache/lib`` once; return that folder.
+
+    Guarantees the SLF4J binding and log4j-core are present. Does not check the jars' integrity beyond that.
+    """
+    lib = cache / "lib"
+    marker = lib / f"kafka_2.13-{KAFKA_VERSION}.jar"
+    if marker.exists():
+        return lib
+    if shutil.which("mvn") is None:
+        raise BrokerError("mvn is not on PATH: Maven is needed once to resolve Kafka's jars from Maven Central")
+    cache.mkdir(parents=True, exist_ok=True)
+    pom = cache / "pom.xml"
+    pom.write_text(POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
+    staging = cache / "lib.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    command = [
+        "mvn", "-B", "-q", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+        "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BrokerError(f"mvn could not resolve Kafka {KAFKA_VERSION}:\n{result.stdout}\n{result.stderr}")
+    names = {p.name for p in staging.iterdir()}
+    for prefix in ("log4j-core-", "log4j-slf4j-impl-", "slf4j-api-1.7"):
+        if not any(n.startswith(prefix) for n in names):
+            raise BrokerError(f"resolved Kafka runtime lacks {prefix}*.jar")
+    shutil.rmtree(lib, ignore_errors=True)
+    staging.rename(lib)
+    return lib
+
+
+def new_cluster_id() -> str:
+    """A Kafka-style cluster id: base64url of 16 random bytes, never starting with '-' (argparse reads a flag)."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
+
+
+@dataclass
+class KafkaBroker:
+    """One single-node KRaft broker process on 127.0.0.1.
+
+    ``start()`` returns only after a client metadata round-trip succeeded. ``stop()`` sends SIGTERM (a clean
+    controlled shutdown), escalates to SIGKILL after ``stop_timeout``, and is safe to call twice. The data
+    directory is fresh per broker object and removed on stop unless ``keep_data`` is set. ``kill()``,
+    ``pause()``, ``resume()`` and ``restart()`` exist for fault tests.
+    """
+
+    port: int = 0
+    controller_port: int = 0
+    heap: tuple[str, ...] = ("-Xms256m", "-Xmx512m")
+    cache: Path = DEFAULT_CACHE
+    log_path: Path | None = None
+    keep_data: bool = False
+    stop_timeout: float = 30.0
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _workdir: Path | None = field(default=None, init=False, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, timeout: float = 120.0) -> str:
+        lib = ensure_runtime(self.cache)
+        self.port = self.port or free_port()
+        self.controller_port = self.controller_port or free_port()
+        self._workdir = Path(tempfile.mkdtemp(prefix="kraft-"))
+        data = self._workdir / "data"
+        (self._workdir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+        properties = self._workdir / "server.properties"
+        properties.write_text(SERVER_PROPERTIES.format(port=self.port, cport=self.controller_port, data=data))
+        self.log_path = self.log_path or self._workdir / "broker.log"
+        logging_opt = f"-Dlog4j2.configurationFile={self._workdir / 'log4j2.properties'}"
+        classpath = f"{lib}/*"
+        format_cmd = [
+            "java", "-Xmx256m", logging_opt, "-cp", classpath, "kafka.tools.StorageTool",
+            "format", "--standalone", "-t", new_cluster_id(), "-c", str(properties),
+        ]
+        formatted = subprocess.run(format_cmd, capture_output=True, text=True)
+        if formatted.returncode != 0:
+            raise BrokerError(f"kafka storage format failed:\n{formatted.stdout}\n{formatted.stderr}")
+        self._launch([*self.heap, *JVM_OPTS, logging_opt, "-cp", classpath, "kafka.Kafka", str(properties)])
+        self._wait_ready(timeout)
+        return self.bootstrap
+
+    def _launch(self, java_args: list[str]) -> None:
+        assert self.log_path is not None
+        self._java_args = java_args
+        log = open(self.log_path, "ab")
+        # Own process group: a Ctrl-C in the terminal reaches the launcher, which stops the broker in order.
+        self._process = subprocess.Popen(
+            ["java", *java_args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self._process is not None and self.log_path is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise BrokerError(f"broker exited with {self._process.returncode}:\n{self.log_tail()}")
+            if STARTED_LINE in self.log_path.read_text(errors="replace") and self._round_trip():
+                return
+            time.sleep(0.2)
+        raise BrokerError(f"broker not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def _round_trip(self) -> bool:
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        async def probe() -> None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            await admin.start()
+            try:
+                await admin.list_topics()
+            finally:
+                await admin.close()
+
+        try:
+            asyncio.run(probe())
+        except Exception:  # noqa: BLE001 - any failure only means "not ready yet"
+            return False
+        return True
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # a paused broker cannot handle SIGTERM
+            process.terminate()
+            try:
+                process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._workdir is not None and not self.keep_data:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def kill(self) -> None:
+        """SIGKILL the broker, keeping its data so that ``restart()`` recovers it."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+
+    def pause(self) -> None:
+        if self._process is not None:
+            os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            os.kill(self._process.pid, signal.SIGCONT)
+
+    def restart(self, timeout: float = 120.0) -> None:
+        """Start the same broker again on the same ports and data after ``kill()`` or a crash."""
+        if self._process is not None and self._process.poll() is None:
+            raise BrokerError("restart() needs a stopped broker")
+        self._launch(self._java_args)
+        self._wait_ready(timeout)
+
+    def __enter__(self) -> KafkaBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> int:
+    port = int(os.environ.get("LEC_KAFKA_PORT", "9092"))
+    broker = KafkaBroker(port=port, controller_port=free_port())
+    print(f"resolving Kafka {KAFKA_VERSION} and starting it on 127.0.0.1:{port} ...", flush=True)
+    broker.start()
+    print(f"Kafka ready at {broker.bootstrap} (log: {broker.log_path}); Ctrl-C stops it", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Starts the connector and both sandboxes as real processes on 127.0.0.1, against a running broker.
+
+Used by ``make run`` and by the end-to-end tests alike, so tests exercise the same wiring a user runs. Secrets are
+generated per stack; every process gets its configuration through the documented LEC_* variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from devstack.ports import free_port
+
+
+@dataclass
+class StackConfig:
+    channel_bridge_port: int = 8081
+    webhook_bridge_port: int = 8082
+    liveengage_port: int = 8090
+    channel_port: int = 8091
+    account_id: str = "12345678"
+    channel_id: str = "sandbox-sms"
+    partitions: int = 4
+    webhook_retry_interval_s: float = 30.0
+    client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
+    client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    channel_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    outbound_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+    @classmethod
+    def on_free_ports(cls, **overrides: object) -> StackConfig:
+        ports = {name: free_port() for name in
+                 ("channel_bridge_port", "webhook_bridge_port", "liveengage_port", "channel_port")}
+        return cls(**{**ports, **overrides})  # type: ignore[arg-type]
+
+    def url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}"
+
+    @property
+    def liveengage_url(self) -> str:
+        return self.url(self.liveengage_port)
+
+    @property
+    def channel_url(self) -> str:
+        return self.url(self.channel_port)
+
+    @property
+    def channel_bridge_url(self) -> str:
+        return self.url(self.channel_bridge_port)
+
+    @property
+    def webhook_bridge_url(self) -> str:
+        return self.url(self.webhook_bridge_port)
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.webhook_bridge_url}/v1/liveengage/webhooks"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+class ManagedProcess:
+    """One child process with its output in a log file; ``stop()`` is SIGTERM then SIGKILL, safe twice."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.command = command
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise StackError(f"{self.name} exited before {what}:\n{self.log()[-4000:]}")
+            if ready():
+                return
+            time.sleep(0.1)
+        raise StackError(f"{self.name}: no {what} after {timeout:.0f}s:\n{self.log()[-4000:]}")
+
+    def wait_http(self, url: str, timeout: float = 60.0) -> None:
+        def answers() -> bool:
+            try:
+                return httpx.get(url, timeout=1.0).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self.wait_until(answers, timeout, f"answer from {url}")
+
+    def wait_log(self, pattern: str, timeout: float = 120.0, after: int = 0) -> None:
+        regex = re.compile(pattern)
+        self.wait_until(lambda: regex.search(self.log(), after) is not None, timeout, f"log line /{pattern}/")
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            assert self.process is not None
+            os.killpg(self.process.pid, signum)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.process.wait()
+
+
+WORKER_READY = r"\[\^Worker\]: Ready"
+
+
+class Stack:
+    """The two bridges, the worker and both sandboxes, started in dependency order and stopped in reverse."""
+
+    def __init__(self, bootstrap: str, config: StackConfig, run_dir: Path) -> None:
+        self.bootstrap = bootstrap
+        self.config = config
+        self.run_dir = run_dir
+        self.processes: dict[str, ManagedProcess] = {}
+
+    def connector_env(self) -> dict[str, str]:
+        c = self.config
+        channels = {c.channel_id: {
+            "secret": c.channel_secret,
+            "account_id": c.account_id,
+            "outbound_url": f"{c.channel_url}/v1/outbound/messages",
+            "outbound_token": c.outbound_token,
+            "skill_id": "-1",
+            "default_profile": {"language": "en-US"},
+        }}
+        return {
+            **os.environ,
+            "LEC_KAFKA_BOOTSTRAP": self.bootstrap,
+            "LEC_CHANNELS": json.dumps(channels),
+            "LEC_LIVEENGAGE_ACCOUNTS": json.dumps({c.account_id: {"client_id": c.client_id,
+                                                                  "client_secret": c.client_secret}}),
+            "LEC_LIVEENGAGE_DOMAIN_API": c.liveengage_url,
+            "LEC_LIVEENGAGE_SCHEME": "http",
+            "LEC_PARTITIONS": str(c.partitions),
+            "LEC_DATA_DIR": str(self.run_dir / "worker"),
+            "LEC_RETRY_BASE_DELAY_S": "0.2",
+        }
+
+    def _add(self, name: str, args: list[str], env: dict[str, str]) -> ManagedProcess:
+        process = ManagedProcess(name, [sys.executable, *args], env, self.run_dir / f"{name}.log")
+        self.processes[name] = process
+        process.start()
+        return process
+
+    def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        c = self.config
+        try:
+            liveengage = self._add("liveengage-sandbox", [
+                "-m", "emulators.liveengage", "serve", "--port", str(c.liveengage_port),
+                "--account-id", c.account_id, "--client-id", c.client_id,
+                "--webhook-url", c.webhook_url, "--retry-interval", str(c.webhook_retry_interval_s),
+            ], {**os.environ, "LE_SANDBOX_CLIENT_SECRET": c.client_secret})  # secrets by env: not in `ps`
+            channel = self._add("channel-sandbox", [
+                "-m", "emulators.channel", "serve", "--port", str(c.channel_port), "--channel-id", c.channel_id,
+                "--bridge-url", c.channel_bridge_url,
+            ], {**os.environ, "CHANNEL_SANDBOX_SIGNING_SECRET": c.channel_secret,
+                "CHANNEL_SANDBOX_OUTBOUND_TOKEN": c.outbound_token})
+            worker = self._add("worker", ["-m", "streams"], self.connector_env())
+            channel_bridge = self._add("channel-bridge", ["-m", "gateways", "channel", "--port",
+                                                          str(c.channel_bridge_port)], self.connector_env())
+            webhook_bridge = self._add("webhook-bridge", ["-m", "gateways", "liveengage", "--port",
+                                                          str(c.webhook_bridge_port)], self.connector_env())
+            liveengage.wait_http(f"{c.liveengage_url}/livez")
+            channel.wait_http(f"{c.channel_url}/livez")
+            channel_bridge.wait_http(f"{c.channel_bridge_url}/readyz")
+            webhook_bridge.wait_http(f"{c.webhook_bridge_url}/readyz")
+            worker.wait_log(WORKER_READY)
+        except BaseException:
+            self.stop()
+            raise
+
+    def restart_worker(self) -> None:
+        worker = self.processes["worker"]
+        worker.stop()
+        offset = len(worker.log())
+        worker.start()
+        worker.wait_log(WORKER_READY, after=offset)
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+
+    def describe(self) -> list[tuple[str, str]]:
+        c = self.config
+        return [
+            ("Kafka broker", self.bootstrap),
+            ("channel bridge", f"{c.channel_bridge_url}/v1/channels/{c.channel_id}/messages"),
+            ("webhook bridge", c.webhook_url),
+            ("worker", f"python -m streams (log: {self.processes['worker'].log_path})"),
+            ("LiveEngage sandbox", f"{c.liveengage_url}  (account {c.account_id})"),
+            ("channel sandbox", f"{c.channel_url}  (channel {c.channel_id})"),
+        ]

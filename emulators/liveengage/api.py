@@ -1,0 +1,299 @@
+"""LiveEngage's public HTTP surface as the Connector API documents it: Domain API, Sentinel, IdP and the Send API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from emulators.liveengage import jwt
+from emulators.liveengage.store import Store, conversation_notification, messaging_notification
+from emulators.liveengage.webhooks import WebhookDispatcher
+
+SEND_LIMIT_CHARS = 5000
+SERVICES = ("asyncMessagingEnt", "sentinel", "idp", "swift", "accountConfigReadWrite", "msgHist")
+CHAT_STATES = ("ACTIVE", "INACTIVE", "GONE", "COMPOSING", "PAUSE")
+ACCEPT_STATUSES = ("ACCEPT", "READ", "ACCESS", "NACK", "ACTION")
+
+
+@dataclass
+class EmulatorConfig:
+    account_id: str
+    client_id: str
+    client_secret: str
+    host: str = "127.0.0.1"
+    port: int = 8090
+    app_jwt_ttl_s: int = 3600
+    # The docs leave open whether in-body BAD_REQUEST answers come with HTTP 400 or 200.
+    bad_request_status: int = 400
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    @property
+    def base_uri(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class AuthError(Exception):
+    """An authorization failure with the Send API's documented errorCode."""
+
+    TITLES = {
+        40001: ("Missing parameter", "Brand Id is missing"),
+        40102: ("Invalid AppJWT", "AppJWT has expired or is invalid"),
+        40103: ("Invalid ConsumerJWS", "ConsumerJWS is invalid"),
+        40104: ("ConsumerJWS is missing", "X_ON_BEHALF_HEADER is not present"),
+        40105: ("AppJWT is missing", "AUTHORIZATION header is not present"),
+    }
+
+    def __init__(self, error_code: int) -> None:
+        super().__init__(error_code)
+        self.error_code = error_code
+
+    def response(self) -> JSONResponse:
+        title, details = self.TITLES[self.error_code]
+        body = {"kind": "resp", "code": 401, "type": ".ReqBody$ErrorResp",
+                "body": {"title": title, "details": details, "errorCode": self.error_code}}
+        return JSONResponse(body, status_code=401)
+
+
+def lp_consumer_id(account_id: str, ext_consumer_id: str) -> str:
+    return hashlib.sha256(f"{account_id}:{ext_consumer_id}".encode()).hexdigest()
+
+
+class LiveEngageApi:
+    def __init__(self, config: EmulatorConfig, store: Store, webhooks: WebhookDispatcher) -> None:
+        self.config = config
+        self.store = store
+        self.webhooks = webhooks
+        self.subscription_id = secrets.token_hex(16)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/account/{account}/service/baseURI.json", self.all_domains),
+            Route("/api/account/{account}/service/{service}/baseURI.json", self.one_domain),
+            Route("/sentinel/api/account/{account}/app/token", self.app_token, methods=["POST"]),
+            Route("/api/account/{account}/consumer", self.consumer_token, methods=["POST"]),
+            Route("/api/account/{account}/messaging/consumer/conversation", self.conversation, methods=["POST"]),
+            Route("/api/account/{account}/messaging/consumer/conversation/send", self.send, methods=["POST"]),
+        ]
+
+    # Domain API
+    def _known_account(self, request: Request) -> bool:
+        return request.path_params["account"] == self.config.account_id
+
+    async def all_domains(self, request: Request) -> JSONResponse:
+        if not self._known_account(request) or request.query_params.get("version") != "1.0":
+            return JSONResponse({"error": "unknown account or missing version=1.0"}, status_code=400)
+        account = self.config.account_id
+        return JSONResponse({"baseURIs": [{"service": s, "account": account, "baseURI": self.config.base_uri}
+                                          for s in SERVICES]})
+
+    async def one_domain(self, request: Request) -> JSONResponse:
+        service = request.path_params["service"]
+        if not self._known_account(request) or service not in SERVICES:
+            return JSONResponse({"error": "unknown account or service"}, status_code=400)
+        return JSONResponse({"service": service, "account": self.config.account_id, "baseURI": self.config.base_uri})
+
+    # Sentinel: OAuth2 client credentials, parameters in the query string or the form body
+    async def app_token(self, request: Request) -> JSONResponse:
+        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
+        params = {**{name: values[0] for name, values in form.items()}, **dict(request.query_params)}
+        if params.get("grant_type") != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        if not (self._known_account(request) and params.get("client_id") == self.config.client_id
+                and secrets.compare_digest(str(params.get("client_secret", "")), self.config.client_secret)):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        issued = int(time.time())
+        claims = {"aud": self.config.account_id, "azp": self.config.client_id, "scope": "msg.consumer",
+                  "iss": "Sentinel", "iat": issued, "exp": issued + self.config.app_jwt_ttl_s}
+        token = jwt.sign(claims, self.config.signing_key, kid="appjwt-sandbox")
+        return JSONResponse({"access_token": token, "token_type": "Bearer"})
+
+    def _check_app_jwt(self, request: Request) -> None:
+        header = request.headers.get("authorization")
+        if not header:
+            raise AuthError(40105)
+        claims = jwt.verify(header.removeprefix("Bearer ").strip(), self.config.signing_key)
+        if claims is None or claims.get("aud") != request.path_params["account"]:
+            raise AuthError(40102)
+        if claims.get("iss") != "Sentinel":
+            raise AuthError(40001)
+        if int(claims.get("exp", 0)) <= time.time():
+            raise AuthError(40102)
+
+    def _consumer(self, request: Request) -> dict[str, Any]:
+        header = request.headers.get("x-lp-on-behalf")
+        if not header:
+            raise AuthError(40104)
+        claims = jwt.verify(header, self.config.signing_key)
+        if claims is None or claims.get("account_id") != request.path_params["account"]:
+            raise AuthError(40103)
+        return claims
+
+    # IdP: ConsumerJWS, keyed by the connector's own ext_consumer_id; never expires
+    async def consumer_token(self, request: Request) -> Response:
+        try:
+            self._check_app_jwt(request)
+        except AuthError as exc:
+            return exc.response()
+        body = await _json(request)
+        ext_id = body.get("ext_consumer_id") if isinstance(body, dict) else None
+        if not isinstance(ext_id, str) or not ext_id:
+            return JSONResponse({"error": "ext_consumer_id is required"}, status_code=400)
+        account = self.config.account_id
+        claims = {"account_id": account, "ext_consumer_id": ext_id, "lp_consumer_id": lp_consumer_id(account, ext_id)}
+        return JSONResponse({"token": jwt.sign(claims, self.config.signing_key, kid="jws-sandbox")}, status_code=201)
+
+    def _bad_request(self, request_id: Any, message: str) -> dict[str, Any]:
+        return {"code": "BAD_REQUEST", "body": {"msg": message}, "reqId": request_id}
+
+    # Send API: CONVERSATION (batch)
+    async def conversation(self, request: Request) -> Response:
+        try:
+            self._check_app_jwt(request)
+            consumer = self._consumer(request)
+        except AuthError as exc:
+            return exc.response()
+        batch = await _json(request)
+        self._log(request, consumer, batch)
+        problem = _batch_problem(batch, self.config.account_id)
+        if problem:
+            return JSONResponse(self._bad_request(None, problem), status_code=self.config.bad_request_status)
+        profile, opening = batch[0], batch[1]
+        profile_answer = {"code": "OK", "body": {"msg": "OK User Profile set successfully"}, "reqId": profile["id"]}
+        if self.store.open_conversation_of(self.config.account_id, consumer["lp_consumer_id"]):
+            message = (f"Consumer request conversation failed: User {consumer['lp_consumer_id']} already has open "
+                       "conversation. Can't open another one.")
+            return JSONResponse([profile_answer, self._bad_request(opening["id"], message)],
+                                status_code=self.config.bad_request_status)
+        body = opening["body"]
+        sdes = profile["body"].get("authenticatedData", {}).get("lp_sdes", [])
+        conversation = self.store.create(self.config.account_id, consumer["lp_consumer_id"],
+                                         consumer["ext_consumer_id"], str(body.get("skillId", "-1")),
+                                         sdes, body.get("campaignInfo"))
+        self.webhooks.emit(conversation_notification(conversation, self.subscription_id))
+        opened = {"code": "OK", "body": {"conversationId": conversation.conversation_id}, "reqId": opening["id"]}
+        return JSONResponse([profile_answer, opened])
+
+    # Send API: SEND (one request)
+    async def send(self, request: Request) -> Response:
+        try:
+            self._check_app_jwt(request)
+            consumer = self._consumer(request)
+        except AuthError as exc:
+            return exc.response()
+        raw = await request.body()
+        message = await _json(request)
+        self._log(request, consumer, message)
+        if len(raw.decode("utf-8", "replace")) > SEND_LIMIT_CHARS:
+            return self._reject(message, "Bad Request")
+        if not _is_request(message):
+            return self._reject(message, "Bad Request, malformed request")
+        if message["type"] == "ms.PublishEvent":
+            return self._publish(message, consumer)
+        if message["type"] == "cm.UpdateConversationField":
+            return self._update_conversation(message, consumer)
+        return self._reject(message, f"Bad Request, unsupported type {str(message['type'])[:64]}")
+
+    def _reject(self, message: Any, text: str) -> JSONResponse:
+        request_id = message.get("id") if isinstance(message, dict) else None
+        return JSONResponse(self._bad_request(request_id, text), status_code=self.config.bad_request_status)
+
+    def _publish(self, message: dict[str, Any], consumer: dict[str, Any]) -> Response:
+        body = message["body"]
+        found = self.store.find_dialog(str(body.get("dialogId")))
+        if found is None:
+            return self._reject(message, "Bad Request, unknown dialogId")
+        conversation, dialog = found
+        if conversation.consumer_id != consumer["lp_consumer_id"]:
+            return AuthError(40103).response()
+        if conversation.state == "CLOSE" or dialog.state == "CLOSE":
+            return self._reject(message, "Bad Request, Conversation is close")
+        event = body.get("event")
+        problem = _event_problem(event)
+        if problem:
+            return self._reject(message, f"Bad Request, {problem}")
+        change = conversation.publish(dialog, conversation.consumer_id, "CONSUMER", event,
+                                      metadata=message.get("metadata"))
+        self.webhooks.emit(messaging_notification(change))  # LiveEngage echoes the consumer's own events
+        return JSONResponse({"reqId": message["id"], "code": "OK", "body": {"sequence": change.get("sequence", 0)}})
+
+    def _update_conversation(self, message: dict[str, Any], consumer: dict[str, Any]) -> Response:
+        body = message["body"]
+        conversation = self.store.conversations.get(str(body.get("conversationId")))
+        if conversation is None:
+            return self._reject(message, "Bad Request, unknown conversationId")
+        if conversation.consumer_id != consumer["lp_consumer_id"]:
+            return AuthError(40103).response()
+        fields = body.get("conversationField")
+        for change in fields if isinstance(fields, list) else [fields]:
+            if not isinstance(change, dict):
+                return self._reject(message, "Bad Request, conversationField")
+            if change.get("field") == "ConversationStateField" and change.get("conversationState") == "CLOSE":
+                if conversation.state == "CLOSE":
+                    return self._reject(message, "Bad Request, Conversation is close")
+                self.store.close(conversation, "CONSUMER")
+                self.webhooks.emit(conversation_notification(conversation, self.subscription_id))
+                return JSONResponse({"reqId": message["id"], "code": "OK",
+                                     "body": {"msg": "OK Conversation resolved successfully"}})
+        return self._reject(message, "Bad Request, unsupported conversationField")
+
+    def _log(self, request: Request, consumer: dict[str, Any], payload: Any) -> None:
+        self.store.send_api_log.append({
+            "endpoint": "conversation" if request.url.path.endswith("/conversation") else "send",
+            "ext_consumer_id": consumer.get("ext_consumer_id"),
+            "client_properties": request.headers.get("client-properties"),
+            "payload": payload,
+        })
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _is_request(message: Any) -> bool:
+    return (isinstance(message, dict) and message.get("kind") == "req" and isinstance(message.get("id"), str | int)
+            and 1 <= len(str(message["id"])) <= 64 and isinstance(message.get("type"), str)
+            and isinstance(message.get("body"), dict))
+
+
+def _batch_problem(batch: Any, account_id: str) -> str | None:
+    if not isinstance(batch, list) or len(batch) < 2 or not all(_is_request(item) for item in batch):
+        return "Bad Request, the body must be an array of at least two requests"
+    if batch[0]["type"] != "userprofile.SetUserProfile" or batch[1]["type"] != "cm.ConsumerRequestConversation":
+        return "Bad Request, expected userprofile.SetUserProfile then cm.ConsumerRequestConversation"
+    if batch[1]["body"].get("brandId") != account_id:
+        return "Bad Request, brandId is missing or not this account"
+    return None
+
+
+def _event_problem(event: Any) -> str | None:
+    if not isinstance(event, dict):
+        return "event is missing"
+    kind = event.get("type")
+    if kind == "ContentEvent":
+        if event.get("contentType") == "text/plain" and isinstance(event.get("message"), str) and event["message"]:
+            return None
+        if event.get("contentType") == "hosted/file" and isinstance(event.get("message"), dict):
+            return None
+        return "ContentEvent needs contentType text/plain with a message, or hosted/file"
+    if kind == "ChatStateEvent":
+        return None if event.get("chatState") in CHAT_STATES else "unknown chatState"
+    if kind == "AcceptStatusEvent":
+        sequences = event.get("sequenceList")
+        if event.get("status") in ACCEPT_STATUSES and isinstance(sequences, list) and sequences:
+            return None
+        return "AcceptStatusEvent needs a status and a sequenceList"
+    if kind == "RichContentEvent":
+        return None if isinstance(event.get("content"), dict) else "RichContentEvent needs content"
+    return f"unknown event type {str(kind)[:64]}"

@@ -1,0 +1,169 @@
+"""The sandbox's conversations: dialogs, participants, sequenced events, and the notifications they produce."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+MESSAGING = "ms.MessagingEventNotification"
+CONVERSATION_CHANGE = "cqm.ExConversationChangeNotification"
+UNSEQUENCED_EVENTS = ("ChatStateEvent",)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Dialog:
+    dialog_id: str
+    dialog_type: str
+    creation_ts: int
+    state: str = "OPEN"
+    end_ts: int | None = None
+    closed_by: str | None = None
+    meta_ts: int = 0
+    next_sequence: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Conversation:
+    conversation_id: str
+    account_id: str
+    consumer_id: str
+    ext_consumer_id: str
+    skill_id: str
+    start_ts: int
+    sdes: list[dict[str, Any]] = field(default_factory=list)
+    campaign_info: dict[str, Any] | None = None
+    state: str = "OPEN"
+    close_reason: str | None = None
+    end_ts: int | None = None
+    meta_ts: int = 0
+    agent_id: str | None = None
+    dialogs: list[Dialog] = field(default_factory=list)
+
+    @property
+    def main_dialog(self) -> Dialog:
+        return self.dialogs[0]
+
+    def dialog(self, dialog_id: str) -> Dialog | None:
+        return next((d for d in self.dialogs if d.dialog_id == dialog_id), None)
+
+    def touch(self) -> int:
+        """Bump metaDataLastUpdateTs strictly, so notifications can be ordered by it."""
+        self.meta_ts = max(now_ms(), self.meta_ts + 1)
+        return self.meta_ts
+
+    def participants(self) -> list[dict[str, str]]:
+        people = [{"id": self.consumer_id, "role": "CONSUMER"}]
+        if self.agent_id:
+            people.append({"id": self.agent_id, "role": "ASSIGNED_AGENT"})
+        return people
+
+    def publish(self, dialog: Dialog, originator_id: str, role: str, event: dict[str, Any],
+                audience: str = "ALL", metadata: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Append an event to a dialog; return the change as webhooks carry it (sequenced unless a chat state)."""
+        change: dict[str, Any] = {
+            "originatorId": originator_id,
+            "originatorMetadata": {"id": originator_id, "role": role},
+            "event": event,
+            "conversationId": self.conversation_id,
+            "dialogId": dialog.dialog_id,
+            "messageAudience": audience,
+        }
+        if event.get("type") not in UNSEQUENCED_EVENTS:
+            change["sequence"] = dialog.next_sequence
+            change["serverTimestamp"] = now_ms()
+            dialog.next_sequence += 1
+        if metadata:
+            change["metadata"] = metadata
+        dialog.events.append(change)
+        return change
+
+    def close(self, reason: str) -> None:
+        ended = self.touch()
+        self.state, self.close_reason, self.end_ts = "CLOSE", reason, ended
+        for dialog in self.dialogs:
+            if dialog.state == "OPEN":
+                dialog.state, dialog.end_ts, dialog.closed_by, dialog.meta_ts = "CLOSE", ended, reason, ended
+
+    def change_result(self) -> dict[str, Any]:
+        """The full conversation state, as ExConversationChangeNotification's ``result``."""
+        participants = self.participants()
+        details: dict[str, Any] = {
+            "skillId": self.skill_id,
+            "participants": participants,
+            "dialogs": [
+                {
+                    "dialogId": d.dialog_id,
+                    "participantsDetails": [{**p, "state": "ACTIVE"} for p in participants],
+                    "dialogType": d.dialog_type,
+                    "channelType": "MESSAGING",
+                    "state": d.state,
+                    "creationTs": d.creation_ts,
+                    "metaDataLastUpdateTs": d.meta_ts,
+                    **({"endTs": d.end_ts, "closedBy": d.closed_by} if d.state == "CLOSE" else {}),
+                }
+                for d in self.dialogs
+            ],
+            "brandId": self.account_id,
+            "state": self.state,
+            "stage": self.state,
+            "startTs": self.start_ts,
+            "metaDataLastUpdateTs": self.meta_ts,
+            "ttr": {"ttrType": "NORMAL", "value": 3600},
+            "conversationHandlerDetails": {"accountId": self.account_id, "skillId": self.skill_id},
+        }
+        if self.state == "CLOSE":
+            details.update(closeReason=self.close_reason, endTs=self.end_ts)
+        ttr = -1 if self.state == "CLOSE" else self.start_ts + 3600 * 1000
+        return {"convId": self.conversation_id, "effectiveTTR": ttr, "conversationDetails": details}
+
+
+class Store:
+    """All conversations of the sandbox, and the log of Send API requests it received."""
+
+    def __init__(self) -> None:
+        self.conversations: dict[str, Conversation] = {}
+        self.open_by_consumer: dict[tuple[str, str], str] = {}
+        self.send_api_log: list[dict[str, Any]] = []
+
+    def open_conversation_of(self, account_id: str, consumer_id: str) -> Conversation | None:
+        conversation_id = self.open_by_consumer.get((account_id, consumer_id))
+        return self.conversations.get(conversation_id) if conversation_id else None
+
+    def create(self, account_id: str, consumer_id: str, ext_consumer_id: str, skill_id: str,
+               sdes: list[dict[str, Any]], campaign_info: dict[str, Any] | None) -> Conversation:
+        conversation_id = str(uuid.uuid4())
+        started = now_ms()
+        conversation = Conversation(conversation_id, account_id, consumer_id, ext_consumer_id, skill_id, started,
+                                    sdes=sdes, campaign_info=campaign_info, meta_ts=started)
+        conversation.dialogs.append(Dialog(conversation_id, "MAIN", started, meta_ts=started))
+        self.conversations[conversation_id] = conversation
+        self.open_by_consumer[(account_id, consumer_id)] = conversation_id
+        return conversation
+
+    def close(self, conversation: Conversation, reason: str) -> None:
+        conversation.close(reason)
+        self.open_by_consumer.pop((conversation.account_id, conversation.consumer_id), None)
+
+    def find_dialog(self, dialog_id: str) -> tuple[Conversation, Dialog] | None:
+        for conversation in self.conversations.values():
+            dialog = conversation.dialog(dialog_id)
+            if dialog is not None:
+                return conversation, dialog
+        return None
+
+
+def messaging_notification(change: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "notification", "type": MESSAGING, "body": {"changes": [change]}}
+
+
+def conversation_notification(conversation: Conversation, subscription_id: str) -> dict[str, Any]:
+    change = {"type": "UPSERT", "result": conversation.change_result()}
+    return {"kind": "notification", "type": CONVERSATION_CHANGE,
+            "body": {"subscriptionId": subscription_id, "changes": [change]}}

@@ -1,0 +1,1 @@
+"""The channel bridge: channel gateways post consumer messages here."""

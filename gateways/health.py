@@ -1,0 +1,19 @@
+"""Liveness and readiness probes; readiness is true only while the producer can publish."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def livez(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "alive"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    ready = request.app.state.producer.ready
+    return JSONResponse({"status": "ready" if ready else "starting"}, status_code=200 if ready else 503)
+
+
+ROUTES = [Route("/livez", livez), Route("/readyz", readyz)]

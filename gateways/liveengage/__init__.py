@@ -1,0 +1,1 @@
+"""The LiveEngage webhook bridge: LiveEngage posts Connector API notifications here."""

@@ -1,0 +1,59 @@
+"""The webhook bridge ASGI app: ``POST /v1/liveengage/webhooks``, every Connector API notification type."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateways import health
+from gateways.body import parse_json_object, read_limited, require_json_content_type
+from gateways.errors import EXCEPTION_HANDLERS, UnauthorizedError
+from gateways.liveengage import notifications, signature
+from gateways.producer import EventProducer
+from gateways.settings import LiveEngageApp, WebhookBridgeSettings
+from schemas.topics import LIVEENGAGE_EVENTS
+
+
+def create_app(settings: WebhookBridgeSettings) -> Starlette:
+    def authenticate(request: Request, raw: bytes) -> str:
+        account_id = request.headers.get(signature.ACCOUNT_HEADER)
+        if not account_id:
+            raise UnauthorizedError(f"{signature.ACCOUNT_HEADER} header is missing")
+        app: LiveEngageApp | None = settings.liveengage_accounts.get(account_id)
+        if app is None:
+            raise UnauthorizedError(f"account {account_id[:32]!r} is not configured")
+        if request.headers.get(signature.CLIENT_HEADER) != app.client_id:
+            raise UnauthorizedError(f"{signature.CLIENT_HEADER} is missing or not this account's app installation")
+        if not signature.verify(raw, request.headers.get(signature.HEADER), app.client_secret.get_secret_value(),
+                                settings.webhook_signature_encodings):
+            raise UnauthorizedError(f"{signature.HEADER} is missing or does not sign this body")
+        return account_id
+
+    async def receive_notification(request: Request) -> JSONResponse:
+        # LiveEngage does not document the notification content type; accept JSON or none.
+        require_json_content_type(request, allow_missing=True)
+        raw = await read_limited(request, settings.max_body_bytes)
+        account_id = authenticate(request, raw)
+        records = notifications.to_records(account_id, parse_json_object(raw))
+        if records:
+            await request.app.state.producer.publish(LIVEENGAGE_EVENTS, records)
+        return JSONResponse({"status": "accepted", "events": len(records)}, status_code=200)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        producer = EventProducer(settings.kafka_bootstrap, timeout_s=settings.produce_timeout_s,
+                                 client_id="webhook-bridge")
+        app.state.producer = producer
+        await producer.start()
+        try:
+            yield
+        finally:
+            await producer.stop()
+
+    routes = [Route("/v1/liveengage/webhooks", receive_notification, methods=["POST"]), *health.ROUTES]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

@@ -1,0 +1,90 @@
+"""The bridges' Kafka producer: idempotent, acks=all, and a publish that returns only once the broker acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from gateways.errors import BrokerUnavailableError
+from schemas.codec import codec
+from schemas.topics import TopicSpec
+
+logger = logging.getLogger(__name__)
+
+
+class EventProducer:
+    """Publishes Avro records, keyed, and waits for the broker's acknowledgement.
+
+    ``start()`` keeps retrying in the background until the broker answers, so a bridge can start before Kafka;
+    ``ready`` tells whether it can publish. ``stop()`` flushes and is safe to call twice.
+    """
+
+    def __init__(self, bootstrap: str, *, timeout_s: float, client_id: str) -> None:
+        self._bootstrap = bootstrap
+        self._timeout_s = timeout_s
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._connecting: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._producer is not None
+
+    async def start(self) -> None:
+        self._connecting = asyncio.create_task(self._connect_until_started())
+
+    async def _connect_until_started(self) -> None:
+        delay = 0.2
+        while True:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap,
+                client_id=self._client_id,
+                enable_idempotence=True,  # implies acks=all; a retried batch is not written twice
+                acks="all",
+                request_timeout_ms=int(self._timeout_s * 1000),
+                linger_ms=1,
+            )
+            try:
+                await producer.start()
+            except KafkaError as exc:
+                await producer.stop()
+                logger.warning("Kafka at %s not reachable yet (%s); retrying", self._bootstrap, exc.__class__.__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._producer = producer
+            logger.info("producer connected to %s", self._bootstrap)
+            return
+
+    async def stop(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            self._connecting = None
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def publish(self, topic: TopicSpec, records: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Publish ``(key, record)`` pairs to ``topic``; return once every one is acknowledged.
+
+        Raises:
+            BrokerUnavailableError: not connected, or some record was not acknowledged within the timeout.
+                Records acknowledged before the failure stay in the topic; consumers deduplicate retries.
+        """
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailableError("Kafka is not reachable yet")
+        record_codec = codec(topic.value_record)
+        payloads = [(key.encode(), record_codec.encode(record)) for key, record in records]
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                pending = [await producer.send(topic.name, value=value, key=key) for key, value in payloads]
+                await asyncio.gather(*pending)
+        except (KafkaError, TimeoutError) as exc:
+            logger.warning("publish to %s failed: %s", topic.name, exc.__class__.__name__)
+            raise BrokerUnavailableError(f"Kafka did not acknowledge the event: {exc.__class__.__name__}") from exc

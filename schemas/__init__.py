@@ -1,0 +1,36 @@
+"""The Avro contracts of every topic: load and parse a schema by its full name, once."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fastavro.schema
+
+SCHEMA_DIR = Path(__file__).resolve().parent
+NAMESPACE = "liveengage.connector"
+
+
+class SchemaError(Exception):
+    """Root of schema and codec errors: a schema is missing, or bytes do not decode."""
+
+
+@cache
+def load(name: str) -> Any:
+    """The parsed schema of record ``name`` (short or full name), with the named types it references.
+
+    Raises:
+        SchemaError: no ``<full name>.avsc`` file exists.
+    """
+    full_name = name if "." in name else f"{NAMESPACE}.{name}"
+    path = SCHEMA_DIR / f"{full_name}.avsc"
+    if not path.exists():
+        message = f"no schema file for {full_name}"
+        raise SchemaError(message)
+    return fastavro.schema.load_schema(str(path))
+
+
+def all_record_names() -> list[str]:
+    """Full names of every record schema shipped in this package."""
+    return sorted(p.name.removesuffix(".avsc") for p in SCHEMA_DIR.glob("*.avsc"))

@@ -1,0 +1,38 @@
+"""The topic catalogue: the only place that spells topic names, with each topic's key and value contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: its name, the record type of its values, and what its key is."""
+
+    name: str
+    value_record: str
+    key: str
+
+    @property
+    def dead_letters(self) -> TopicSpec:
+        """The dead-letter twin that receives this topic's records the worker could not process."""
+        return TopicSpec(f"{self.name}.dlq", "DeadLetter", self.key)
+
+
+CHANNEL_INBOUND = TopicSpec("lec.channel.inbound", "ChannelInbound", "channel_id:consumer_id")
+LIVEENGAGE_COMMANDS = TopicSpec("lec.liveengage.commands", "LiveEngageCommand", "channel_id:consumer_id")
+LIVEENGAGE_EVENTS = TopicSpec("lec.liveengage.events", "LiveEngageEvent", "conversation_id")
+CONVERSATION_ROUTES = TopicSpec("lec.conversation.routes", "ConversationRoute", "conversation_id")
+CHANNEL_OUTBOUND = TopicSpec("lec.channel.outbound", "ChannelOutbound", "channel_id:consumer_id")
+
+SOURCES = (CHANNEL_INBOUND, LIVEENGAGE_COMMANDS, LIVEENGAGE_EVENTS, CONVERSATION_ROUTES, CHANNEL_OUTBOUND)
+ALL = SOURCES + tuple(topic.dead_letters for topic in SOURCES)
+
+# Worker state tables; Faust names their changelog topics "<app id>-<table>-changelog".
+CONVERSATIONS_TABLE = "conversations"
+ROUTES_TABLE = "conversation-routes"
+
+
+def consumer_key(channel_id: str, consumer_id: str) -> str:
+    """The key of one consumer's records: all their events share a partition and so keep their order."""
+    return f"{channel_id}:{consumer_id}"

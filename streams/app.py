@@ -1,0 +1,50 @@
+"""Builds the worker's Faust app: the only ``faust.App(...)`` call, its tables, clients and flows."""
+
+from __future__ import annotations
+
+import faust
+from mode import Service
+
+from schemas import topics as catalogue
+from streams import agent_flow, consumer_flow, http
+from streams.channels import ChannelClient
+from streams.deadletters import DeadLetters
+from streams.liveengage import LiveEngageClient
+from streams.settings import WorkerSettings
+from streams.state import RecordTable
+from streams.topics import Topics
+
+
+def create_app(settings: WorkerSettings) -> faust.App:
+    """A configured app; nothing connects until the worker starts it."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",  # tables are rebuilt from their changelog topics on start
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        datadir=str(settings.data_dir),
+        autodiscover=False,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+    raw_schema = faust.Schema(key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    tables = {
+        name: app.Table(name, default=None, schema=raw_schema, partitions=settings.partitions)
+        for name in (catalogue.CONVERSATIONS_TABLE, catalogue.ROUTES_TABLE)
+    }
+    topics = Topics.of(app)
+    dead_letters = DeadLetters(app)
+    client = http.new_client(settings.http_timeout_s)
+
+    class CloseHttpClient(Service):
+        async def on_stop(self) -> None:
+            await client.aclose()
+
+    app.service(CloseHttpClient)
+    consumer_flow.install(app, topics, RecordTable(tables[catalogue.CONVERSATIONS_TABLE], "ConversationState"),
+                          dead_letters, LiveEngageClient(client, settings), settings)
+    agent_flow.install(app, topics, RecordTable(tables[catalogue.ROUTES_TABLE], "ConversationRoute"),
+                       dead_letters, ChannelClient(client, settings), settings)
+    return app

@@ -1,0 +1,49 @@
+"""Worker errors. A ``RecordError`` is an expected per-record failure: the record goes to its dead-letter topic.
+
+    StreamsError
+    ├── RecordError                       dead-letter the record, keep consuming
+    │   ├── UndecodableRecordError        bytes are not the topic's Avro record
+    │   ├── UnknownChannelError           the record names a channel the worker is not configured for
+    │   ├── UnknownConversationError      an agent event of a conversation this connector never opened
+    │   ├── UnsupportedEventError         a kind of event this version cannot carry out
+    │   ├── RemoteRejectedError           LiveEngage or the channel answered 4xx: retrying would not help
+    │   └── RemoteUnavailableError        5xx, 429, timeout or connection error (retriable=True)
+    └── (anything else crashes the agent loudly: a bug, not bad data)
+"""
+
+from __future__ import annotations
+
+
+class StreamsError(Exception):
+    retriable = False
+
+
+class RecordError(StreamsError):
+    pass
+
+
+class UndecodableRecordError(RecordError):
+    pass
+
+
+class UnknownChannelError(RecordError):
+    pass
+
+
+class UnknownConversationError(RecordError):
+    pass
+
+
+class UnsupportedEventError(RecordError):
+    pass
+
+
+class RemoteRejectedError(RecordError):
+    def __init__(self, message: str, *, status: int, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class RemoteUnavailableError(RecordError):
+    retriable = True

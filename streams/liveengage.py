@@ -1,0 +1,174 @@
+"""The LiveEngage client: Domain API, AppJWT (Sentinel), ConsumerJWS (IdP) and the Send API.
+
+Domains are cached for ten minutes; the AppJWT is cached per account until five minutes before it expires and
+refreshed once when the Send API answers 401. ConsumerJWS never expire: callers keep them in conversation state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from streams import http, tokens
+from streams.errors import RemoteRejectedError, UnknownChannelError
+from streams.settings import WorkerSettings
+
+logger = logging.getLogger(__name__)
+
+DOMAIN_TTL_S = 600.0
+APP_JWT_EARLY_RENEWAL_S = 300.0
+SERVICES = ("asyncMessagingEnt", "sentinel", "idp")
+
+
+@dataclass(frozen=True)
+class ConsumerToken:
+    jws: str
+    lp_consumer_id: str | None
+
+
+@dataclass
+class _Cached:
+    value: Any
+    expires_at: float
+
+
+class LiveEngageClient:
+    """Talks to LiveEngage on behalf of consumers. Safe for concurrent use by many coroutines."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: WorkerSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._http = client
+        self._settings = settings
+        self._clock = clock
+        self._domains: dict[str, _Cached] = {}
+        self._app_jwts: dict[str, _Cached] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    async def _base_url(self, account_id: str, service: str) -> str:
+        cached = self._domains.get(account_id)
+        if cached is None or cached.expires_at <= self._clock():
+            async with self._lock(f"domains:{account_id}"):
+                cached = self._domains.get(account_id)
+                if cached is None or cached.expires_at <= self._clock():
+                    cached = _Cached(await self._fetch_domains(account_id), self._clock() + DOMAIN_TTL_S)
+                    self._domains[account_id] = cached
+        host = cached.value.get(service)
+        if host is None:
+            raise RemoteRejectedError(f"Domain API lists no {service} for account {account_id}", status=404)
+        return f"{self._settings.liveengage_scheme}://{host}"
+
+    async def _fetch_domains(self, account_id: str) -> dict[str, str]:
+        url = f"{self._settings.liveengage_domain_api}/api/account/{account_id}/service/baseURI.json"
+        response = await http.request(self._http, "GET", url, params={"version": "1.0"}, what="Domain API")
+        http.raise_for_status(response, what="Domain API")
+        answer = http.json_body(response, what="Domain API")
+        entries = answer.get("baseURIs", []) if isinstance(answer, dict) else []
+        return {entry["service"]: entry["baseURI"] for entry in entries if "service" in entry and "baseURI" in entry}
+
+    async def app_jwt(self, account_id: str, *, renew: bool = False) -> str:
+        """A valid AppJWT for the account; ``renew`` forces a new one (after a 401)."""
+        cached = self._app_jwts.get(account_id)
+        if not renew and cached is not None and cached.expires_at > self._clock():
+            return str(cached.value)
+        async with self._lock(f"jwt:{account_id}"):
+            current = self._app_jwts.get(account_id)
+            if current is not None and current is not cached and current.expires_at > self._clock():
+                return str(current.value)  # another coroutine renewed it while this one waited
+            token = await self._fetch_app_jwt(account_id)
+            expiry = float(tokens.claims(token).get("exp", self._clock() + 3600))
+            self._app_jwts[account_id] = _Cached(token, expiry - APP_JWT_EARLY_RENEWAL_S)
+            return token
+
+    async def _fetch_app_jwt(self, account_id: str) -> str:
+        credentials = self._settings.liveengage_accounts.get(account_id)
+        if credentials is None:
+            raise UnknownChannelError(f"no LiveEngage credentials configured for account {account_id}")
+        url = f"{await self._base_url(account_id, 'sentinel')}/sentinel/api/account/{account_id}/app/token"
+        form = {"client_id": credentials.client_id, "client_secret": credentials.client_secret.get_secret_value()}
+        response = await http.request(self._http, "POST", url, what="Sentinel AppJWT",
+                                      params={"v": "1.0", "grant_type": "client_credentials"}, data=form)
+        http.raise_for_status(response, what="Sentinel AppJWT")
+        logger.info("obtained an AppJWT for account %s", account_id)
+        token = http.json_body(response, what="Sentinel AppJWT")
+        if not isinstance(token, dict) or not isinstance(token.get("access_token"), str):
+            raise RemoteRejectedError("Sentinel answered without an access_token", status=response.status_code)
+        return token["access_token"]
+
+    async def consumer_token(self, account_id: str, ext_consumer_id: str) -> ConsumerToken:
+        url = f"{await self._base_url(account_id, 'idp')}/api/account/{account_id}/consumer"
+
+        async def post(app_jwt: str) -> httpx.Response:
+            return await http.request(self._http, "POST", url, what="IdP ConsumerJWS", params={"v": "1.0"},
+                                      json={"ext_consumer_id": ext_consumer_id},
+                                      headers={"Authorization": app_jwt})
+
+        response = await self._with_app_jwt(account_id, post)
+        http.raise_for_status(response, what="IdP ConsumerJWS")
+        answer = http.json_body(response, what="IdP ConsumerJWS")
+        if not isinstance(answer, dict) or not isinstance(answer.get("token"), str):
+            raise RemoteRejectedError("IdP answered without a token", status=response.status_code)
+        jws = answer["token"]
+        return ConsumerToken(jws, tokens.claims(jws).get("lp_consumer_id"))
+
+    async def open_conversation(self, account_id: str, consumer_jws: str, batch: list[dict[str, Any]]) -> str:
+        """POST the CONVERSATION batch; return the new conversation id."""
+        answers = await self._send_api(account_id, "conversation", consumer_jws, batch)
+        if not isinstance(answers, list) or len(answers) < len(batch):
+            raise RemoteRejectedError("CONVERSATION answered with an unexpected body", status=200)
+        opened = answers[-1]
+        conversation_id = opened.get("body", {}).get("conversationId") if _ok(opened) else None
+        if not conversation_id:
+            raise RemoteRejectedError(f"CONVERSATION refused: {_message(opened)}", status=400,
+                                      code=str(opened.get("code")))
+        return str(conversation_id)
+
+    async def send(self, account_id: str, consumer_jws: str, request: dict[str, Any]) -> dict[str, Any]:
+        """POST one SEND request; return its answer's body."""
+        answer = await self._send_api(account_id, "conversation/send", consumer_jws, request)
+        if not isinstance(answer, dict) or not _ok(answer):
+            raise RemoteRejectedError(f"SEND {request['type']} refused: {_message(answer)}", status=400,
+                                      code=str(answer.get("code")) if isinstance(answer, dict) else None)
+        body = answer.get("body")
+        return body if isinstance(body, dict) else {}
+
+    async def _send_api(self, account_id: str, path: str, consumer_jws: str, payload: Any) -> Any:
+        url = f"{await self._base_url(account_id, 'asyncMessagingEnt')}" \
+              f"/api/account/{account_id}/messaging/consumer/{path}"
+        what = f"Send API {path}"
+
+        async def post(app_jwt: str) -> httpx.Response:
+            headers = {"Authorization": app_jwt, "X-LP-ON-BEHALF": consumer_jws}
+            return await http.request(self._http, "POST", url, what=what, params={"v": "3"}, json=payload,
+                                      headers=headers)
+
+        response = await self._with_app_jwt(account_id, post)
+        if response.status_code != 400:  # 400 carries in-body BAD_REQUEST answers: the caller reads them
+            http.raise_for_status(response, what=what)
+        return http.json_body(response, what=what)
+
+    async def _with_app_jwt(self, account_id: str, post: Callable[[str], Any]) -> httpx.Response:
+        """Call ``post`` with the cached AppJWT; on 401 renew it and call once more."""
+        response: httpx.Response = await post(await self.app_jwt(account_id))
+        if response.status_code == 401:
+            logger.info("LiveEngage answered 401 for account %s; renewing the AppJWT", account_id)
+            response = await post(await self.app_jwt(account_id, renew=True))
+        return response
+
+
+def _ok(answer: dict[str, Any]) -> bool:
+    return answer.get("code") in ("OK", 200, "200")
+
+
+def _message(answer: Any) -> str:
+    if isinstance(answer, dict) and isinstance(answer.get("body"), dict):
+        return str(answer["body"].get("msg", answer.get("code")))[:200]
+    return "unexpected answer"

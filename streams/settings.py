@@ -1,0 +1,60 @@
+"""The worker's settings, read from LEC_* environment variables once at start-up.
+
+``LEC_CHANNELS`` and ``LEC_LIVEENGAGE_ACCOUNTS`` are JSON maps shared with the bridges; the worker reads the
+fields below and ignores the rest (such as a channel's inbound signing secret).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DefaultProfile(BaseModel):
+    """SDE values used when the channel sends none for a consumer."""
+
+    model_config = ConfigDict(extra="ignore")
+    language: str | None = None
+    customer_type: str | None = None
+
+
+class ChannelRoute(BaseModel):
+    """One channel account: where its consumers' conversations go in LiveEngage and how to reach its gateway."""
+
+    model_config = ConfigDict(extra="ignore")
+    account_id: str
+    outbound_url: str = Field(description="the channel gateway's URL for messages to consumers")
+    outbound_token: SecretStr = Field(description="bearer token the gateway expects on outbound messages")
+    skill_id: str | None = None
+    campaign_id: str | None = None
+    engagement_id: str | None = None
+    default_profile: DefaultProfile = DefaultProfile()
+
+
+class LiveEngageCredentials(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    client_id: str
+    client_secret: SecretStr
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEC_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    app_id: str = Field("lec-worker", description="Faust app id: names the consumer group and changelog topics")
+    partitions: int = Field(4, gt=0, description="partitions of every topic and table the worker declares")
+    data_dir: Path = Path(".run/worker")
+    web_port: int = 6066
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    liveengage_domain_api: str = Field("https://api.liveperson.net", description="LiveEngage Domain API (CSDS)")
+    # Service hosts from the Domain API are bare host names; LiveEngage serves them over https.
+    liveengage_scheme: Literal["https", "http"] = "https"
+    liveengage_accounts: dict[str, LiveEngageCredentials]
+    channels: dict[str, ChannelRoute]
+    http_timeout_s: float = Field(10.0, gt=0)
+    send_attempts: int = Field(4, ge=1, description="tries of a retriable outbound call before it dead-letters")
+    retry_base_delay_s: float = Field(0.5, ge=0)
+    route_wait_s: float = Field(5.0, ge=0, description="how long an agent event waits for its conversation's route")

@@ -1,0 +1,28 @@
+"""Typed access to the worker's changelog-backed tables, whose values are Avro single-object records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.types import TableT
+
+from schemas.codec import codec
+
+
+class RecordTable:
+    """A Faust table of one Avro record type; ``get`` returns ``None`` for an unknown key.
+
+    Writes go to the changelog partition of the event being processed, so only the agent that consumes the
+    co-partitioned topic (same key, same partition count) may write.
+    """
+
+    def __init__(self, table: TableT, record_name: str) -> None:
+        self._table = table
+        self._codec = codec(record_name)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        raw = self._table.get(key)
+        return None if raw is None else self._codec.decode(raw)
+
+    def put(self, key: str, record: dict[str, Any]) -> None:
+        self._table[key] = self._codec.encode(record)
