@@ -1,0 +1,96 @@
+"""Every schema round-trips through the single-object codec, and bad bytes fail with DecodeError."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+from typing import Any
+
+import fastavro
+import pytest
+
+from schemas import all_record_names, load
+from schemas.codec import MARKER, DecodeError, EncodeError, codec, fingerprint
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, 123000, tzinfo=timezone.utc)
+PROFILE = {"first_name": "Maria", "last_name": "Keller", "email": "m@example.de", "phone": "+491701234567",
+           "language": "de-DE", "customer_id": "C-1", "customer_type": "gold"}
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "liveengage.connector.ConsumerProfile": PROFILE,
+    "liveengage.connector.ChannelInbound": {
+        "event_id": "m-1", "channel_id": "sms", "consumer_id": "+491701234567", "kind": "TEXT", "text": "Grüße 👋",
+        "profile": PROFILE, "sent_at": NOW, "received_at": NOW, "attributes": {"carrier": "x"}},
+    "liveengage.connector.LiveEngageEvent": {
+        "event_id": "d-1:4", "account_id": "74839201", "notification_type": "ms.MessagingEventNotification",
+        "conversation_id": "c-1", "dialog_id": "d-1", "sequence": 4, "event_type": "ContentEvent",
+        "originator_id": "agent-1", "originator_role": "ASSIGNED_AGENT", "server_timestamp": 1717430401234,
+        "received_at": NOW, "change_json": "{\"sequence\":4}"},
+    "liveengage.connector.LiveEngageCommand": {
+        "command_id": "m-1", "account_id": "74839201", "channel_id": "sms", "consumer_id": "+491701234567",
+        "action": "PUBLISH_TEXT", "text": "hi", "profile": None, "created_at": NOW},
+    "liveengage.connector.ChannelOutbound": {
+        "message_id": "c-1:4", "channel_id": "sms", "consumer_id": "+491701234567", "conversation_id": "c-1",
+        "kind": "TEXT", "text": "Hi Maria", "sequence": 4, "created_at": NOW},
+    "liveengage.connector.ConversationState": {
+        "account_id": "74839201", "channel_id": "sms", "consumer_id": "+491701234567", "status": "OPEN",
+        "conversation_id": "c-1", "dialog_id": "c-1", "lp_consumer_id": "ab" * 32, "consumer_jws": "a.b.c",
+        "opened_at": NOW, "updated_at": NOW},
+    "liveengage.connector.ConversationRoute": {
+        "conversation_id": "c-1", "account_id": "74839201", "channel_id": "sms", "consumer_id": "+4917",
+        "opened_at": NOW},
+    "liveengage.connector.DeadLetter": {
+        "source_topic": "lec.channel.inbound", "partition": 2, "offset": 17, "key": b"sms:+4917", "value": b"\x00",
+        "error_class": "UndecodableRecordError", "reason": "bad bytes", "attempts": 1, "failed_at": NOW},
+}
+
+
+def test_every_schema_has_an_example() -> None:
+    assert sorted(EXAMPLES) == all_record_names()
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_round_trip(name: str) -> None:
+    record_codec = codec(name)
+    encoded = record_codec.encode(EXAMPLES[name])
+    assert encoded[:2] == MARKER
+    assert encoded[2:10] == fingerprint(load(name))
+    assert record_codec.decode(encoded) == EXAMPLES[name]
+
+
+def test_body_is_plain_avro_readable_by_any_reader() -> None:
+    """After the 10-byte header comes standard Avro binary: fastavro's plain reader decodes it."""
+    name = "liveengage.connector.ChannelOutbound"
+    encoded = codec(name).encode(EXAMPLES[name])
+    assert fastavro.schemaless_reader(io.BytesIO(encoded[10:]), load(name)) == EXAMPLES[name]
+
+
+def test_optional_fields_take_their_defaults() -> None:
+    minimal = {"event_id": "m", "channel_id": "c", "consumer_id": "u", "kind": "TEXT", "sent_at": NOW,
+               "received_at": NOW}
+    decoded = codec("ChannelInbound").decode(codec("ChannelInbound").encode(minimal))
+    assert decoded["text"] is None and decoded["profile"] is None and decoded["attributes"] == {}
+
+
+@pytest.mark.parametrize("data", [b"", b"{}", b"\xc3\x01short", MARKER + b"\x00" * 8 + b"\x02"])
+def test_bad_bytes_raise_decode_error(data: bytes) -> None:
+    with pytest.raises(DecodeError):
+        codec("ChannelInbound").decode(data)
+
+
+def test_record_of_another_type_is_refused() -> None:
+    """Fingerprint known, but ConversationRoute does not resolve to ChannelInbound: DecodeError, not garbage."""
+    other = codec("ConversationRoute").encode(EXAMPLES["liveengage.connector.ConversationRoute"])
+    with pytest.raises(DecodeError):
+        codec("ChannelInbound").decode(other)
+
+
+def test_truncated_body_raises_decode_error() -> None:
+    encoded = codec("ChannelOutbound").encode(EXAMPLES["liveengage.connector.ChannelOutbound"])
+    with pytest.raises(DecodeError):
+        codec("ChannelOutbound").decode(encoded[:20])
+
+
+def test_record_that_does_not_fit_raises_encode_error() -> None:
+    with pytest.raises(EncodeError):
+        codec("ChannelOutbound").encode({"message_id": 5})
