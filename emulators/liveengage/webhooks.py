@@ -61,7 +61,8 @@ class WebhookDispatcher:
     """Delivers notifications of one app installation to its registered endpoints, in the background."""
 
     def __init__(self, account_id: str, client_id: str, client_secret: str, *, signing: Signing,
-                 retry_interval_s: float, timeout_s: float) -> None:
+                 retry_interval_s: float, timeout_s: float,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.account_id = account_id
         self.client_id = client_id
         self._secret = client_secret
@@ -71,12 +72,13 @@ class WebhookDispatcher:
         self.deliveries: list[dict[str, Any]] = []
         self._queue: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue()
         self._timeout_s = timeout_s
+        self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._worker: asyncio.Task[None] | None = None
         self._retries: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout_s))
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout_s), transport=self._transport)
         self._worker = asyncio.create_task(self._deliver_forever())
 
     async def stop(self) -> None:
