@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(PY) -m devstack.demo
 
 test: $(STAMP) .kafka/lib/.resolved
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 unit: $(STAMP)

@@ -46,7 +46,7 @@ def main() -> int:
                           params={"ext_consumer_id": ext_id}).json()["conversations"]
         for conversation in found:
             if any(e["event"].get("message") == text for d in conversation["dialogs"] for e in d["events"]):
-                return conversation
+                return dict(conversation)
         return None
 
     conversation = wait_for("the conversation in the LiveEngage sandbox", conversation_with_text)

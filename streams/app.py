@@ -29,7 +29,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
     )
-    raw_schema = faust.Schema(key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    raw_schema: faust.Schema[str, bytes] = faust.Schema(key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
     tables = {
         name: app.Table(name, default=None, schema=raw_schema, partitions=settings.partitions)
         for name in (catalogue.CONVERSATIONS_TABLE, catalogue.ROUTES_TABLE)

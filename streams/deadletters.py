@@ -23,7 +23,7 @@ class DeadLetters:
         self._topics = {spec.name: as_faust_topic(app, spec.dead_letters) for spec in catalogue.SOURCES}
         self._codec = codec("DeadLetter")
 
-    async def send(self, event: EventT, error: RecordError, *, attempts: int = 1) -> None:
+    async def send(self, event: EventT[bytes], error: RecordError, *, attempts: int = 1) -> None:
         message = event.message
         record = {
             "source_topic": message.topic,

@@ -97,11 +97,11 @@ class LiveEngageClient:
         response = await http.request(self._http, "POST", url, what="Sentinel AppJWT",
                                       params={"v": "1.0", "grant_type": "client_credentials"}, data=form)
         http.raise_for_status(response, what="Sentinel AppJWT")
-        logger.info("obtained an AppJWT for account %s", account_id)
         token = http.json_body(response, what="Sentinel AppJWT")
         if not isinstance(token, dict) or not isinstance(token.get("access_token"), str):
             raise RemoteRejectedError("Sentinel answered without an access_token", status=response.status_code)
-        return token["access_token"]
+        logger.info("obtained an AppJWT for account %s", account_id)
+        return str(token["access_token"])
 
     async def consumer_token(self, account_id: str, ext_consumer_id: str) -> ConsumerToken:
         url = f"{await self._base_url(account_id, 'idp')}/api/account/{account_id}/consumer"

@@ -10,7 +10,7 @@ from schemas.codec import AvroCodec, DecodeError
 from streams.errors import UndecodableRecordError
 
 
-def decode(record_codec: AvroCodec, event: EventT) -> dict[str, Any]:
+def decode(record_codec: AvroCodec, event: EventT[bytes]) -> dict[str, Any]:
     """The event's record; ``UndecodableRecordError`` (a dead-letter reason) when its bytes do not decode."""
     try:
         return record_codec.decode(event.value)

@@ -16,7 +16,7 @@ class RecordTable:
     co-partitioned topic (same key, same partition count) may write.
     """
 
-    def __init__(self, table: TableT, record_name: str) -> None:
+    def __init__(self, table: TableT[str, bytes], record_name: str) -> None:
         self._table = table
         self._codec = codec(record_name)
 

@@ -86,7 +86,7 @@ class LiveEngageApi:
 
     # Domain API
     def _known_account(self, request: Request) -> bool:
-        return request.path_params["account"] == self.config.account_id
+        return bool(request.path_params["account"] == self.config.account_id)
 
     async def all_domains(self, request: Request) -> JSONResponse:
         if not self._known_account(request) or request.query_params.get("version") != "1.0":
