@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from starlette.applications import Starlette
+
 from gateways.errors import BrokerUnavailableError
+from gateways.settings import BridgeSettings
 from schemas.codec import codec
 from schemas.topics import TopicSpec
 
@@ -74,7 +78,8 @@ class EventProducer:
 
         Raises:
             BrokerUnavailableError: not connected, or some record was not acknowledged within the timeout.
-                Records acknowledged before the failure stay in the topic; consumers deduplicate retries.
+                Records acknowledged before the failure stay in the topic, and one not acknowledged in time may
+                still be written later: the sender's retry can then appear twice, which consumers deduplicate.
         """
         producer = self._producer
         if producer is None:
@@ -88,3 +93,20 @@ class EventProducer:
         except (KafkaError, TimeoutError) as exc:
             logger.warning("publish to %s failed: %s", topic.name, exc.__class__.__name__)
             raise BrokerUnavailableError(f"Kafka did not acknowledge the event: {exc.__class__.__name__}") from exc
+
+
+def producer_lifespan(settings: BridgeSettings,
+                      client_id: str) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """A Starlette lifespan that owns the bridge's producer as ``app.state.producer``."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        producer = EventProducer(settings.kafka_bootstrap, timeout_s=settings.produce_timeout_s, client_id=client_id)
+        app.state.producer = producer
+        await producer.start()
+        try:
+            yield
+        finally:
+            await producer.stop()
+
+    return lifespan

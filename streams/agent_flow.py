@@ -16,18 +16,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 import faust
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from schemas.codec import codec
 from schemas.topics import consumer_key
 from streams.channels import ChannelClient
 from streams.deadletters import DeadLetters
-from streams.errors import RecordError, UnknownConversationError
+from streams.errors import UnknownConversationError
 from streams.records import decode
 from streams.retry import with_retries
 from streams.settings import WorkerSettings
 from streams.state import RecordTable
-from streams.topics import Topics
+from streams.topics import Topics, publish
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +37,9 @@ OUTBOUND = codec("ChannelOutbound")
 MESSAGING = "ms.MessagingEventNotification"
 
 
-def channel_message(event: dict[str, Any], route: dict[str, Any]) -> dict[str, Any] | None:
-    """The channel message an agent's LiveEngage event becomes, or ``None`` when the consumer must not see it.
+def consumer_content(event: dict[str, Any]) -> dict[str, Any] | None:
+    """What the consumer should see of a LiveEngage event, as a ChannelOutbound record without its address;
+    ``None`` when the consumer must not see it.
 
     Pure. Drops the consumer's own events coming back (echoes), private notes to agents and managers, and for
     now every event other than plain text.
@@ -57,14 +58,17 @@ def channel_message(event: dict[str, Any], route: dict[str, Any]) -> dict[str, A
     return {
         "message_id": f"{event['conversation_id']}:{event['sequence']}" if event["sequence"] is not None
         else event["event_id"],
-        "channel_id": route["channel_id"],
-        "consumer_id": route["consumer_id"],
         "conversation_id": event["conversation_id"],
         "kind": "TEXT",
         "text": text,
         "sequence": event["sequence"],
         "created_at": datetime.now(timezone.utc),
     }
+
+
+def addressed(content: dict[str, Any], route: dict[str, Any]) -> dict[str, Any]:
+    """The content addressed to the consumer and channel of its conversation's route."""
+    return content | {"channel_id": route["channel_id"], "consumer_id": route["consumer_id"]}
 
 
 def install(app: faust.App, topics: Topics, routes: RecordTable, dead_letters: DeadLetters,
@@ -74,31 +78,26 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, dead_letters: D
     @app.agent(topics.conversation_routes, name="index_conversations")
     async def index_conversations(stream: StreamT[bytes]) -> None:
         """Remember which channel and consumer each LiveEngage conversation belongs to."""
-        async for event in stream.events():
-            try:
-                route = decode(ROUTE, event)
-            except RecordError as exc:
-                await dead_letters.send(event, exc)
-                continue
-            routes.put(route["conversation_id"], route)
+        await dead_letters.consume(stream, index)
+
+    async def index(event: EventT[bytes]) -> None:
+        route = decode(ROUTE, event)
+        routes.put(route["conversation_id"], route)
 
     @app.agent(topics.liveengage_events, name="route_agent_events")
     async def route_agent_events(stream: StreamT[bytes]) -> None:
         """Turn agent activity from LiveEngage into messages for the consumer's channel."""
-        async for event in stream.events():
-            try:
-                record = decode(EVENT, event)
-                if record["originator_role"] == "CONSUMER":
-                    continue
-                route = await wait_for_route(record["conversation_id"])
-                message = channel_message(record, route)
-            except RecordError as exc:
-                await dead_letters.send(event, exc)
-                continue
-            if message is not None:
-                key = consumer_key(message["channel_id"], message["consumer_id"])
-                sent = await topics.channel_outbound.send(key=key, value=OUTBOUND.encode(message), force=True)
-                await sent
+        await dead_letters.consume(stream, route_event)
+
+    async def route_event(event: EventT[bytes]) -> None:
+        record = decode(EVENT, event)
+        content = consumer_content(record)
+        if content is None:
+            return
+        route = await wait_for_route(record["conversation_id"])
+        message = addressed(content, route)
+        key = consumer_key(message["channel_id"], message["consumer_id"])
+        await publish(topics.channel_outbound, key, OUTBOUND.encode(message))
 
     async def wait_for_route(conversation_id: str) -> dict[str, Any]:
         # The route is published just before the first SEND of a new conversation, on another topic: give
@@ -113,10 +112,9 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, dead_letters: D
     @app.agent(topics.channel_outbound, name="deliver_to_channel")
     async def deliver_to_channel(stream: StreamT[bytes]) -> None:
         """Deliver messages for consumers to their channel gateway."""
-        async for event in stream.events():
-            try:
-                message = decode(OUTBOUND, event)
-                await with_retries(lambda: channels.deliver(message), attempts=settings.send_attempts,
-                                   base_delay_s=settings.retry_base_delay_s, what="channel delivery")
-            except RecordError as exc:
-                await dead_letters.send(event, exc, attempts=settings.send_attempts if exc.retriable else 1)
+        await dead_letters.consume(stream, deliver)
+
+    async def deliver(event: EventT[bytes]) -> None:
+        message = decode(OUTBOUND, event)
+        await with_retries(lambda: channels.deliver(message), attempts=settings.send_attempts,
+                           base_delay_s=settings.retry_base_delay_s, what="channel delivery")

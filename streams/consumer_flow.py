@@ -14,18 +14,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 import faust
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from schemas.codec import codec
 from streams import requests
 from streams.deadletters import DeadLetters
-from streams.records import decode
-from streams.errors import RecordError, UnknownChannelError, UnsupportedEventError
+from streams.records import decode, key_of
+from streams.errors import UnknownChannelError, UnsupportedEventError
 from streams.liveengage import LiveEngageClient
 from streams.retry import with_retries
 from streams.settings import WorkerSettings
 from streams.state import RecordTable
-from streams.topics import Topics
+from streams.topics import Topics, publish
 
 logger = logging.getLogger(__name__)
 
@@ -58,25 +58,21 @@ def install(app: faust.App, topics: Topics, conversations: RecordTable, dead_let
     @app.agent(topics.channel_inbound, name="plan_consumer_events")
     async def plan_consumer_events(stream: StreamT[bytes]) -> None:
         """Translate channel events into LiveEngage commands."""
-        async for event in stream.events():
-            try:
-                command = command_for(decode(INBOUND, event), settings)
-            except RecordError as exc:
-                await dead_letters.send(event, exc)
-                continue
-            sent = await topics.liveengage_commands.send(key=event.key, value=COMMAND.encode(command), force=True)
-            await sent
+        await dead_letters.consume(stream, plan)
+
+    async def plan(event: EventT[bytes]) -> None:
+        command = command_for(decode(INBOUND, event), settings)
+        await publish(topics.liveengage_commands, key_of(event), COMMAND.encode(command))
 
     @app.agent(topics.liveengage_commands, name="send_to_liveengage")
     async def send_to_liveengage(stream: StreamT[bytes]) -> None:
         """Carry out consumer commands through the Send API, opening conversations as needed."""
-        async for event in stream.events():
-            try:
-                command = decode(COMMAND, event)
-                await with_retries(lambda: perform(event.key, command), attempts=settings.send_attempts,
-                                   base_delay_s=settings.retry_base_delay_s, what="Send API call")
-            except RecordError as exc:
-                await dead_letters.send(event, exc, attempts=settings.send_attempts if exc.retriable else 1)
+        await dead_letters.consume(stream, carry_out)
+
+    async def carry_out(event: EventT[bytes]) -> None:
+        key, command = key_of(event), decode(COMMAND, event)
+        await with_retries(lambda: perform(key, command), attempts=settings.send_attempts,
+                           base_delay_s=settings.retry_base_delay_s, what="Send API call")
 
     async def perform(key: str, command: dict[str, Any]) -> None:
         if command["action"] != "PUBLISH_TEXT":
@@ -104,8 +100,7 @@ def install(app: faust.App, topics: Topics, conversations: RecordTable, dead_let
         logger.info("opened conversation %s on account %s", conversation_id, account_id)
         route_record = {"conversation_id": conversation_id, "account_id": account_id,
                         "channel_id": command["channel_id"], "consumer_id": command["consumer_id"], "opened_at": now}
-        sent = await topics.conversation_routes.send(key=conversation_id, value=ROUTE.encode(route_record), force=True)
-        await sent
+        await publish(topics.conversation_routes, conversation_id, ROUTE.encode(route_record))
         return state
 
 

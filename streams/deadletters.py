@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
 import faust
-from faust.types import EventT
+from faust.types import EventT, StreamT
 
 from schemas import topics as catalogue
 from schemas.codec import codec
 from streams.errors import RecordError
-from streams.topics import as_faust_topic
+from streams.topics import as_faust_topic, publish
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,17 @@ class DeadLetters:
         self._topics = {spec.name: as_faust_topic(app, spec.dead_letters) for spec in catalogue.SOURCES}
         self._codec = codec("DeadLetter")
 
-    async def send(self, event: EventT[bytes], error: RecordError, *, attempts: int = 1) -> None:
+    async def consume(self, stream: StreamT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
+        """Run ``handle`` on every event of ``stream`` in order; an event whose handling raised ``RecordError``
+        is dead-lettered and the loop goes on. Any other exception escapes and crashes the agent: a bug, not data.
+        """
+        async for event in stream.events():
+            try:
+                await handle(event)
+            except RecordError as exc:
+                await self.send(event, exc)
+
+    async def send(self, event: EventT[bytes], error: RecordError) -> None:
         message = event.message
         record = {
             "source_topic": message.topic,
@@ -33,11 +44,9 @@ class DeadLetters:
             "value": message.value if isinstance(message.value, bytes) else None,
             "error_class": error.__class__.__name__,
             "reason": str(error)[:1000],
-            "attempts": attempts,
+            "attempts": error.attempts,
             "failed_at": datetime.now(timezone.utc),
         }
         logger.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition, message.offset,
                        error.__class__.__name__)
-        topic = self._topics[message.topic]
-        sent = await topic.send(key=event.key, value=self._codec.encode(record), force=True)
-        await sent
+        await publish(self._topics[message.topic], message.key, self._codec.encode(record))

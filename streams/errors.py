@@ -16,6 +16,7 @@ from __future__ import annotations
 
 class StreamsError(Exception):
     retriable = False
+    attempts = 1  # how often the failing step was tried; with_retries sets it
 
 
 class RecordError(StreamsError):

@@ -10,6 +10,13 @@ from schemas.codec import AvroCodec, DecodeError
 from streams.errors import UndecodableRecordError
 
 
+def key_of(event: EventT[bytes]) -> str:
+    """The event's key; ``UndecodableRecordError`` for a record without one (every topic here is keyed)."""
+    if not isinstance(event.key, str) or not event.key:
+        raise UndecodableRecordError("record has no key")
+    return event.key
+
+
 def decode(record_codec: AvroCodec, event: EventT[bytes]) -> dict[str, Any]:
     """The event's record; ``UndecodableRecordError`` (a dead-letter reason) when its bytes do not decode."""
     try:

@@ -24,6 +24,7 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int, base_
             return await call()
         except StreamsError as exc:
             if not exc.retriable or attempt == attempts:
+                exc.attempts = attempt
                 raise
             delay = base_delay_s * 2 ** (attempt - 1)
             logger.warning("%s failed (%s), attempt %d/%d; retrying in %.1fs",

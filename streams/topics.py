@@ -12,6 +12,12 @@ from schemas import topics as catalogue
 from schemas.topics import TopicSpec
 
 
+async def publish(topic: TopicT, key: str | bytes | None, value: bytes) -> None:
+    """Send one record now and return once Kafka acknowledged it (before the source offset can be committed)."""
+    sent = await topic.send(key=key, value=value, force=True)
+    await sent
+
+
 def as_faust_topic(app: faust.App, spec: TopicSpec) -> TopicT:
     return app.topic(spec.name, key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -14,7 +11,7 @@ from gateways import health
 from gateways.body import parse_json_object, read_limited, require_json_content_type
 from gateways.channel import messages, signature
 from gateways.errors import EXCEPTION_HANDLERS, NotFoundError, UnauthorizedError
-from gateways.producer import EventProducer
+from gateways.producer import producer_lifespan
 from gateways.settings import ChannelBridgeSettings
 from schemas.topics import CHANNEL_INBOUND, consumer_key
 
@@ -34,16 +31,5 @@ def create_app(settings: ChannelBridgeSettings) -> Starlette:
         await request.app.state.producer.publish(CHANNEL_INBOUND, [(key, messages.to_record(channel_id, message))])
         return JSONResponse({"status": "accepted", "message_id": message.message_id}, status_code=202)
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        producer = EventProducer(settings.kafka_bootstrap, timeout_s=settings.produce_timeout_s,
-                                 client_id="channel-bridge")
-        app.state.producer = producer
-        await producer.start()
-        try:
-            yield
-        finally:
-            await producer.stop()
-
     routes = [Route("/v1/channels/{channel_id}/messages", receive_message, methods=["POST"]), *health.ROUTES]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    return Starlette(routes=routes, lifespan=producer_lifespan(settings, "channel-bridge"), exception_handlers=EXCEPTION_HANDLERS)

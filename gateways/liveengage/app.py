@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -14,7 +11,7 @@ from gateways import health
 from gateways.body import parse_json_object, read_limited, require_json_content_type
 from gateways.errors import EXCEPTION_HANDLERS, UnauthorizedError
 from gateways.liveengage import notifications, signature
-from gateways.producer import EventProducer
+from gateways.producer import producer_lifespan
 from gateways.settings import LiveEngageApp, WebhookBridgeSettings
 from schemas.topics import LIVEENGAGE_EVENTS
 
@@ -44,16 +41,5 @@ def create_app(settings: WebhookBridgeSettings) -> Starlette:
             await request.app.state.producer.publish(LIVEENGAGE_EVENTS, records)
         return JSONResponse({"status": "accepted", "events": len(records)}, status_code=200)
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        producer = EventProducer(settings.kafka_bootstrap, timeout_s=settings.produce_timeout_s,
-                                 client_id="webhook-bridge")
-        app.state.producer = producer
-        await producer.start()
-        try:
-            yield
-        finally:
-            await producer.stop()
-
     routes = [Route("/v1/liveengage/webhooks", receive_notification, methods=["POST"]), *health.ROUTES]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    return Starlette(routes=routes, lifespan=producer_lifespan(settings, "webhook-bridge"), exception_handlers=EXCEPTION_HANDLERS)

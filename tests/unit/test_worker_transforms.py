@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from streams import requests
-from streams.agent_flow import channel_message
+from streams.agent_flow import addressed, consumer_content
 from streams.consumer_flow import command_for
 from streams.errors import UnknownChannelError
 from streams.settings import ChannelRoute, WorkerSettings
@@ -78,8 +78,9 @@ ROUTE = {"conversation_id": "c-1", "account_id": "acct", "channel_id": "sms", "c
 
 
 def test_agent_text_becomes_a_channel_message() -> None:
-    message = channel_message(event(), ROUTE)
-    assert message is not None
+    content = consumer_content(event())
+    assert content is not None
+    message = addressed(content, ROUTE)
     assert {k: message[k] for k in ("message_id", "channel_id", "consumer_id", "kind", "text", "sequence")} == {
         "message_id": "c-1:3", "channel_id": "sms", "consumer_id": "+4917", "kind": "TEXT", "text": "Hello!",
         "sequence": 3}
@@ -93,4 +94,4 @@ def test_agent_text_becomes_a_channel_message() -> None:
     event() | {"notification_type": "cqm.ExConversationChangeNotification"},
 ])
 def test_what_the_consumer_must_not_see_is_dropped(record: dict[str, Any]) -> None:
-    assert channel_message(record, ROUTE) is None
+    assert consumer_content(record) is None
