@@ -35,6 +35,7 @@ class StackConfig:
     webhook_retry_interval_s: float = 30.0
     client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     channel_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     outbound_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
@@ -154,13 +155,15 @@ class Stack:
             "outbound_token": c.outbound_token,
             "skill_id": "-1",
             "default_profile": {"language": "en-US"},
+            "capabilities": {"receipts": True, "typing": True},
         }}
         return {
             **os.environ,
             "LEC_KAFKA_BOOTSTRAP": self.bootstrap,
             "LEC_CHANNELS": json.dumps(channels),
-            "LEC_LIVEENGAGE_ACCOUNTS": json.dumps({c.account_id: {"client_id": c.client_id,
-                                                                  "client_secret": c.client_secret}}),
+            "LEC_LIVEENGAGE_ACCOUNTS": json.dumps({c.account_id: {
+                "client_id": c.client_id, "client_secret": c.client_secret, "admin_token": c.admin_token}}),
+            "LEC_PUBLIC_WEBHOOK_URL": c.webhook_url,
             "LEC_LIVEENGAGE_DOMAIN_API": c.liveengage_url,
             "LEC_LIVEENGAGE_SCHEME": "http",
             "LEC_PARTITIONS": str(c.partitions),
@@ -181,8 +184,10 @@ class Stack:
             liveengage = self._add("liveengage-sandbox", [
                 "-m", "emulators.liveengage", "serve", "--port", str(c.liveengage_port),
                 "--account-id", c.account_id, "--client-id", c.client_id,
-                "--webhook-url", c.webhook_url, "--retry-interval", str(c.webhook_retry_interval_s),
-            ], {**os.environ, "LE_SANDBOX_CLIENT_SECRET": c.client_secret})  # secrets by env: not in `ps`
+                "--retry-interval", str(c.webhook_retry_interval_s),
+                "--ttl-first-delay", str(c.webhook_retry_interval_s),
+            ], {**os.environ, "LE_SANDBOX_CLIENT_SECRET": c.client_secret,  # secrets by env: not in `ps`
+                "LE_SANDBOX_ADMIN_TOKEN": c.admin_token})
             channel = self._add("channel-sandbox", [
                 "-m", "emulators.channel", "serve", "--port", str(c.channel_port), "--channel-id", c.channel_id,
                 "--bridge-url", c.channel_bridge_url,
@@ -197,10 +202,19 @@ class Stack:
             channel.wait_http(f"{c.channel_url}/livez")
             channel_bridge.wait_http(f"{c.channel_bridge_url}/readyz")
             webhook_bridge.wait_http(f"{c.webhook_bridge_url}/readyz")
+            self.register_webhooks()
             worker.wait_log(WORKER_READY)
         except BaseException:
             self.stop()
             raise
+
+    def register_webhooks(self) -> str:
+        """Run the connector's own registration command against the LiveEngage sandbox; return what it printed."""
+        done = subprocess.run([sys.executable, "-m", "streams", "register-webhooks"], env=self.connector_env(),
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise StackError(f"register-webhooks failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
 
     def restart_worker(self) -> None:
         worker = self.processes["worker"]

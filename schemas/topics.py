@@ -29,8 +29,11 @@ SOURCES = (CHANNEL_INBOUND, LIVEENGAGE_COMMANDS, LIVEENGAGE_EVENTS, CONVERSATION
 ALL = SOURCES + tuple(topic.dead_letters for topic in SOURCES)
 
 # Worker state tables; Faust names their changelog topics "<app id>-<table>-changelog".
-CONVERSATIONS_TABLE = "conversations"
-ROUTES_TABLE = "conversation-routes"
+CONVERSATIONS_TABLE = "conversations"  # ConversationState by channel_id:consumer_id
+ROUTES_TABLE = "conversation-routes"  # ConversationRoute by conversation id
+SEEN_EVENTS_TABLE = "seen-events"  # LiveEngage events already routed, by conversation_id|event_id
+CHOICES_TABLE = "offered-choices"  # OfferedChoices by channel_id:consumer_id
+TABLES = (CONVERSATIONS_TABLE, ROUTES_TABLE, SEEN_EVENTS_TABLE, CHOICES_TABLE)
 
 
 def consumer_key(channel_id: str, consumer_id: str) -> str:

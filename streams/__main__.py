@@ -1,4 +1,5 @@
-"""Entry point: ``python -m streams`` creates the topics, then runs the Faust worker until SIGTERM."""
+"""Entry point. ``python -m streams [worker]`` creates the topics, then runs the Faust worker until SIGTERM;
+``python -m streams register-webhooks`` registers the webhook bridge in each account's app installation."""
 
 from __future__ import annotations
 
@@ -7,37 +8,62 @@ import logging
 import sys
 
 import faust
-
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from streams import http, registration
 from streams.app import create_app
+from streams.errors import StreamsError
+from streams.liveengage import LiveEngageClient
 from streams.provision import ensure_topics
 from streams.settings import WorkerSettings
 
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: Kubernetes shows why the process stopped
 BROKER_ERROR_EXIT = 69  # EX_UNAVAILABLE
+USAGE = "usage: python -m streams [worker | register-webhooks]"
 
 
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        settings = WorkerSettings()  # type: ignore[call-arg]
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
-        print(f"configuration error (LEC_* variables): {problems}", file=sys.stderr)
-        return CONFIG_ERROR_EXIT
+def run_worker(settings: WorkerSettings) -> int:
     try:
         asyncio.run(ensure_topics(settings.kafka_bootstrap, settings.partitions))
     except KafkaError as exc:
         print(f"Kafka at {settings.kafka_bootstrap} unavailable: {exc.__class__.__name__}", file=sys.stderr)
         return BROKER_ERROR_EXIT
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request is noise at volume
     app = create_app(settings)
     # The Worker owns the event loop, handles SIGTERM/SIGINT by stopping the app cleanly, and exits the process.
     faust.Worker(app, loglevel=settings.log_level).execute_from_commandline()
     return 0
 
 
+def register_webhooks(settings: WorkerSettings) -> int:
+    async def run() -> str:
+        async with http.new_client(settings.http_timeout_s) as client:
+            return registration.describe(await registration.register(LiveEngageClient(client, settings), settings))
+
+    try:
+        print(asyncio.run(run()))
+    except StreamsError as exc:
+        print(f"registration failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request is noise at volume
+    command = argv[0] if argv else "worker"
+    commands = {"worker": run_worker, "register-webhooks": register_webhooks}
+    if command not in commands:
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        settings = WorkerSettings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
+        print(f"configuration error (LEC_* variables): {problems}", file=sys.stderr)
+        return CONFIG_ERROR_EXIT
+    return commands[command](settings)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

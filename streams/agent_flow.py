@@ -1,16 +1,16 @@
-"""LiveEngage → consumer: verified webhook events become channel messages, delivered to the channel gateway.
+"""LiveEngage → consumer: verified webhook events become channel messages or consumer-side commands.
 
 ``index_conversations`` keeps the conversation-routes table (conversation id → channel and consumer).
-``route_agent_events`` reads LiveEngage events of a conversation, drops the consumer's own echoes and private
-agent notes, and renders agent texts as ChannelOutbound records. ``deliver_to_channel`` posts them to the gateway.
-The first two are keyed by conversation id and share the table's partitions.
+``route_agent_events`` reads one conversation's LiveEngage events in order, drops redeliveries (seen-events
+table), the consumer's own echoes and private agent notes, renders agent texts and structured content for the
+channel, and hands conversation changes and the agent's receipts to the consumer side as commands.
+``deliver_to_channel`` posts channel messages to the gateway and remembers the numbered choices it offered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -23,26 +23,31 @@ from schemas.topics import consumer_key
 from streams.channels import ChannelClient
 from streams.deadletters import DeadLetters
 from streams.errors import UnknownConversationError
-from streams.records import decode
+from streams.records import decode, key_of
+from streams.rendering import render
 from streams.retry import with_retries
 from streams.settings import WorkerSettings
-from streams.state import RecordTable
+from streams.state import RecordTable, SeenSet
 from streams.topics import Topics, publish
-
-logger = logging.getLogger(__name__)
 
 EVENT = codec("LiveEngageEvent")
 ROUTE = codec("ConversationRoute")
 OUTBOUND = codec("ChannelOutbound")
+COMMAND = codec("LiveEngageCommand")
 MESSAGING = "ms.MessagingEventNotification"
+TYPING_STATES = {"COMPOSING": True, "ACTIVE": False, "PAUSE": False}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def consumer_content(event: dict[str, Any]) -> dict[str, Any] | None:
-    """What the consumer should see of a LiveEngage event, as a ChannelOutbound record without its address;
-    ``None`` when the consumer must not see it.
+    """What the consumer should see of an agent's messaging event, as a ChannelOutbound record without its
+    address; ``None`` when the consumer must not see it.
 
-    Pure. Drops the consumer's own events coming back (echoes), private notes to agents and managers, and for
-    now every event other than plain text.
+    Pure. Drops the consumer's own events coming back (echoes), private notes to agents and managers, and
+    events that are not messages (receipts, chat states, conversation changes are handled elsewhere).
     """
     if event["notification_type"] != MESSAGING or event["originator_role"] == "CONSUMER":
         return None
@@ -50,29 +55,55 @@ def consumer_content(event: dict[str, Any]) -> dict[str, Any] | None:
     if change.get("messageAudience") == "AGENTS_AND_MANAGERS":
         return None
     body = change.get("event") or {}
-    if body.get("type") != "ContentEvent" or body.get("contentType", "text/plain") != "text/plain":
+    if body.get("type") == "ContentEvent" and body.get("contentType", "text/plain") == "text/plain":
+        rendered = render(None, body.get("message") if isinstance(body.get("message"), str) else None,
+                          body.get("quickReplies"))
+    elif body.get("type") == "RichContentEvent":
+        rendered = render(body.get("content") or body.get("message"), None, body.get("quickReplies"))
+    else:
         return None
-    text = body.get("message")
-    if not isinstance(text, str):
+    if not rendered.text:
         return None
     return {
-        "message_id": f"{event['conversation_id']}:{event['sequence']}" if event["sequence"] is not None
+        "message_id": f"{event['dialog_id']}:{event['sequence']}" if event["sequence"] is not None
         else event["event_id"],
         "conversation_id": event["conversation_id"],
         "kind": "TEXT",
-        "text": text,
+        "text": rendered.text,
+        "choices": rendered.choices,
         "sequence": event["sequence"],
-        "created_at": datetime.now(timezone.utc),
+        "created_at": now(),
     }
 
 
-def addressed(content: dict[str, Any], route: dict[str, Any]) -> dict[str, Any]:
-    """The content addressed to the consumer and channel of its conversation's route."""
-    return content | {"channel_id": route["channel_id"], "consumer_id": route["consumer_id"]}
+def conversation_change(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The ConversationChange an ExConversationChangeNotification change describes; ``None`` for DELETE
+    (undocumented for webhooks) or a change without details. Pure."""
+    change = json.loads(event["change_json"])
+    result = change.get("result") or {}
+    details = result.get("conversationDetails")
+    if change.get("type") == "DELETE" or not isinstance(details, dict):
+        return None
+    dialogs = [d for d in details.get("dialogs") or [] if isinstance(d, dict)]
+    open_dialogs = [d for d in dialogs if d.get("state") == "OPEN"]
+    survey = [d for d in open_dialogs if d.get("dialogType") == "POST_SURVEY"]
+    current = (survey or open_dialogs or [{}])[0]
+    agents = [p.get("id") for p in details.get("participants") or [] if p.get("role") == "ASSIGNED_AGENT"]
+    updated = details.get("metaDataLastUpdateTs")
+    return {
+        "conversation_id": event["conversation_id"],
+        "state": str(details.get("state", "OPEN")),
+        "close_reason": details.get("closeReason"),
+        "dialog_id": current.get("dialogId"),
+        "dialog_type": current.get("dialogType"),
+        "skill_id": None if details.get("skillId") is None else str(details["skillId"]),
+        "agent_id": agents[0] if agents else None,
+        "updated_at": updated if isinstance(updated, int) else 0,
+    }
 
 
-def install(app: faust.App, topics: Topics, routes: RecordTable, dead_letters: DeadLetters,
-            channels: ChannelClient, settings: WorkerSettings) -> None:
+def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, choices: RecordTable,
+            dead_letters: DeadLetters, channels: ChannelClient, settings: WorkerSettings) -> None:
     """Register this flow's agents on ``app``."""
 
     @app.agent(topics.conversation_routes, name="index_conversations")
@@ -91,13 +122,49 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, dead_letters: D
 
     async def route_event(event: EventT[bytes]) -> None:
         record = decode(EVENT, event)
-        content = consumer_content(record)
-        if content is None:
+        if record["originator_role"] == "CONSUMER":
+            return  # the consumer's own event coming back
+        # Sequenced events and conversation changes have stable ids; redeliveries of them are dropped here.
+        seen_key = f"{record['conversation_id']}|{record['event_id']}" \
+            if record["sequence"] is not None or record["event_type"] is None else None
+        if seen_key is not None and seen_key in seen:
             return
+        await dispatch(record)
+        if seen_key is not None:
+            seen.add(seen_key)
+
+    async def dispatch(record: dict[str, Any]) -> None:
+        if record["notification_type"] != MESSAGING:
+            change = conversation_change(record)
+            if change is not None:
+                await to_consumer_side(record, "APPLY_CHANGE", change=change)
+            return
+        body = json.loads(record["change_json"]).get("event") or {}
+        if record["event_type"] == "AcceptStatusEvent" and body.get("status") in ("ACCEPT", "READ"):
+            await to_consumer_side(record, "AGENT_RECEIPT", accept_status=body["status"],
+                                   sequences=[s for s in body.get("sequenceList") or [] if isinstance(s, int)])
+        elif record["event_type"] == "ChatStateEvent" and body.get("chatState") in TYPING_STATES:
+            route = await wait_for_route(record["conversation_id"])
+            channel = settings.channels.get(route["channel_id"])
+            if channel is not None and channel.capabilities.typing:
+                await to_channel(route, {"message_id": f"{record['event_id']}:typing", "kind": "TYPING",
+                                         "typing": TYPING_STATES[body["chatState"]],
+                                         "conversation_id": record["conversation_id"], "created_at": now()})
+        elif (content := consumer_content(record)) is not None:
+            await to_channel(await wait_for_route(record["conversation_id"]), content)
+
+    async def to_channel(route: dict[str, Any], content: dict[str, Any]) -> None:
+        message = content | {"channel_id": route["channel_id"], "consumer_id": route["consumer_id"]}
+        await publish(topics.channel_outbound, consumer_key(route["channel_id"], route["consumer_id"]),
+                      OUTBOUND.encode(message))
+
+    async def to_consumer_side(record: dict[str, Any], action: str, **fields: Any) -> None:
         route = await wait_for_route(record["conversation_id"])
-        message = addressed(content, route)
-        key = consumer_key(message["channel_id"], message["consumer_id"])
-        await publish(topics.channel_outbound, key, OUTBOUND.encode(message))
+        command = {"command_id": record["event_id"], "account_id": route["account_id"],
+                   "channel_id": route["channel_id"], "consumer_id": route["consumer_id"], "action": action,
+                   "created_at": now(), **fields}
+        await publish(topics.liveengage_commands, consumer_key(route["channel_id"], route["consumer_id"]),
+                      COMMAND.encode(command))
 
     async def wait_for_route(conversation_id: str) -> dict[str, Any]:
         # The route is published just before the first SEND of a new conversation, on another topic: give
@@ -115,6 +182,8 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, dead_letters: D
         await dead_letters.consume(stream, deliver)
 
     async def deliver(event: EventT[bytes]) -> None:
-        message = decode(OUTBOUND, event)
+        key, message = key_of(event), decode(OUTBOUND, event)
         await with_retries(lambda: channels.deliver(message), attempts=settings.send_attempts,
                            base_delay_s=settings.retry_base_delay_s, what="channel delivery")
+        if message["choices"]:
+            choices.put(key, {"message_id": message["message_id"], "choices": message["choices"]})

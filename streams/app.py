@@ -11,7 +11,8 @@ from streams.channels import ChannelClient
 from streams.deadletters import DeadLetters
 from streams.liveengage import LiveEngageClient
 from streams.settings import WorkerSettings
-from streams.state import RecordTable
+from streams.sender import ConversationSender
+from streams.state import RecordTable, SeenSet
 from streams.topics import Topics
 
 
@@ -32,7 +33,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
     raw_schema: faust.Schema[str, bytes] = faust.Schema(key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
     tables = {
         name: app.Table(name, default=None, schema=raw_schema, partitions=settings.partitions)
-        for name in (catalogue.CONVERSATIONS_TABLE, catalogue.ROUTES_TABLE)
+        for name in catalogue.TABLES
     }
     topics = Topics.of(app)
     dead_letters = DeadLetters(app)
@@ -43,8 +44,11 @@ def create_app(settings: WorkerSettings) -> faust.App:
             await client.aclose()
 
     app.service(CloseHttpClient)
-    consumer_flow.install(app, topics, RecordTable(tables[catalogue.CONVERSATIONS_TABLE], "ConversationState"),
-                          dead_letters, LiveEngageClient(client, settings), settings)
+    channels = ChannelClient(client, settings)
+    choices = RecordTable(tables[catalogue.CHOICES_TABLE], "OfferedChoices")
+    sender = ConversationSender(RecordTable(tables[catalogue.CONVERSATIONS_TABLE], "ConversationState"),
+                                LiveEngageClient(client, settings), channels, topics, settings)
+    consumer_flow.install(app, topics, sender, choices, dead_letters, settings)
     agent_flow.install(app, topics, RecordTable(tables[catalogue.ROUTES_TABLE], "ConversationRoute"),
-                       dead_letters, ChannelClient(client, settings), settings)
+                       SeenSet(tables[catalogue.SEEN_EVENTS_TABLE]), choices, dead_letters, channels, settings)
     return app

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from streams import http, tokens
+from streams import http, requests, tokens
 from streams.errors import RemoteRejectedError, UnknownChannelError
 from streams.settings import WorkerSettings
 
@@ -23,7 +23,6 @@ logger = logging.getLogger(__name__)
 
 DOMAIN_TTL_S = 600.0
 APP_JWT_EARLY_RENEWAL_S = 300.0
-SERVICES = ("asyncMessagingEnt", "sentinel", "idp")
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class LiveEngageClient:
 
     def __init__(self, client: httpx.AsyncClient, settings: WorkerSettings,
                  clock: Callable[[], float] = time.time) -> None:
-        self._http = client
+        self.http = client
         self._settings = settings
         self._clock = clock
         self._domains: dict[str, _Cached] = {}
@@ -53,7 +52,8 @@ class LiveEngageClient:
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
-    async def _base_url(self, account_id: str, service: str) -> str:
+    async def base_url(self, account_id: str, service: str) -> str:
+        """``scheme://host`` of one of the account's services, from the (cached) Domain API."""
         cached = self._domains.get(account_id)
         if cached is None or cached.expires_at <= self._clock():
             async with self._lock(f"domains:{account_id}"):
@@ -68,7 +68,7 @@ class LiveEngageClient:
 
     async def _fetch_domains(self, account_id: str) -> dict[str, str]:
         url = f"{self._settings.liveengage_domain_api}/api/account/{account_id}/service/baseURI.json"
-        response = await http.request(self._http, "GET", url, params={"version": "1.0"}, what="Domain API")
+        response = await http.request(self.http, "GET", url, params={"version": "1.0"}, what="Domain API")
         http.raise_for_status(response, what="Domain API")
         answer = http.json_body(response, what="Domain API")
         entries = answer.get("baseURIs", []) if isinstance(answer, dict) else []
@@ -92,9 +92,9 @@ class LiveEngageClient:
         credentials = self._settings.liveengage_accounts.get(account_id)
         if credentials is None:
             raise UnknownChannelError(f"no LiveEngage credentials configured for account {account_id}")
-        url = f"{await self._base_url(account_id, 'sentinel')}/sentinel/api/account/{account_id}/app/token"
+        url = f"{await self.base_url(account_id, 'sentinel')}/sentinel/api/account/{account_id}/app/token"
         form = {"client_id": credentials.client_id, "client_secret": credentials.client_secret.get_secret_value()}
-        response = await http.request(self._http, "POST", url, what="Sentinel AppJWT",
+        response = await http.request(self.http, "POST", url, what="Sentinel AppJWT",
                                       params={"v": "1.0", "grant_type": "client_credentials"}, data=form)
         http.raise_for_status(response, what="Sentinel AppJWT")
         token = http.json_body(response, what="Sentinel AppJWT")
@@ -104,10 +104,10 @@ class LiveEngageClient:
         return str(token["access_token"])
 
     async def consumer_token(self, account_id: str, ext_consumer_id: str) -> ConsumerToken:
-        url = f"{await self._base_url(account_id, 'idp')}/api/account/{account_id}/consumer"
+        url = f"{await self.base_url(account_id, 'idp')}/api/account/{account_id}/consumer"
 
         async def post(app_jwt: str) -> httpx.Response:
-            return await http.request(self._http, "POST", url, what="IdP ConsumerJWS", params={"v": "1.0"},
+            return await http.request(self.http, "POST", url, what="IdP ConsumerJWS", params={"v": "1.0"},
                                       json={"ext_consumer_id": ext_consumer_id},
                                       headers={"Authorization": app_jwt})
 
@@ -140,14 +140,25 @@ class LiveEngageClient:
         body = answer.get("body")
         return body if isinstance(body, dict) else {}
 
+    async def upload_file(self, account_id: str, consumer_jws: str, data: bytes, file_type: str) -> str:
+        """Ask for an upload URL, PUT the bytes to LiveEngage's file storage; return the file's relativePath."""
+        target = await self.send(account_id, consumer_jws, requests.upload_url(len(data), file_type))
+        relative_path, query = target.get("relativePath"), target.get("queryParams")
+        if not isinstance(relative_path, str) or not isinstance(query, dict):
+            raise RemoteRejectedError("GenerateURLForUploadFile answered without relativePath", status=200)
+        url = f"{await self.base_url(account_id, 'swift')}{relative_path}"
+        response = await http.request(self.http, "PUT", url, params=query, content=data, what="file upload")
+        http.raise_for_status(response, what="file upload")
+        return relative_path
+
     async def _send_api(self, account_id: str, path: str, consumer_jws: str, payload: Any) -> Any:
-        url = f"{await self._base_url(account_id, 'asyncMessagingEnt')}" \
+        url = f"{await self.base_url(account_id, 'asyncMessagingEnt')}" \
               f"/api/account/{account_id}/messaging/consumer/{path}"
         what = f"Send API {path}"
 
         async def post(app_jwt: str) -> httpx.Response:
             headers = {"Authorization": app_jwt, "X-LP-ON-BEHALF": consumer_jws}
-            return await http.request(self._http, "POST", url, what=what, params={"v": "3"}, json=payload,
+            return await http.request(self.http, "POST", url, what=what, params={"v": "3"}, json=payload,
                                       headers=headers)
 
         response = await self._with_app_jwt(account_id, post)

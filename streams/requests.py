@@ -47,9 +47,43 @@ def open_conversation(account_id: str, sde_list: list[dict[str, Any]], route: Ch
     ]
 
 
-def publish_text(conversation_id: str, dialog_id: str, text: str) -> dict[str, Any]:
-    event = {"type": "ContentEvent", "contentType": "text/plain", "message": text}
+def publish(conversation_id: str, dialog_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    """``ms.PublishEvent`` into a dialog (the MAIN dialog's id is the conversation id; a survey has its own)."""
     return request("ms.PublishEvent", {"dialogId": dialog_id, "conversationId": conversation_id, "event": event})
+
+
+def text_event(text: str) -> dict[str, Any]:
+    return {"type": "ContentEvent", "contentType": "text/plain", "message": text}
+
+
+def file_event(relative_path: str, file_type: str, caption: str | None) -> dict[str, Any]:
+    message = {"caption": caption or "", "relativePath": relative_path, "fileType": file_type}
+    return {"type": "ContentEvent", "contentType": "hosted/file", "message": message}
+
+
+def accept_status_event(status: str, sequences: list[int]) -> dict[str, Any]:
+    return {"type": "AcceptStatusEvent", "status": status, "sequenceList": sequences}
+
+
+def chat_state_event(chat_state: str) -> dict[str, Any]:
+    return {"type": "ChatStateEvent", "chatState": chat_state}
+
+
+def upload_url(file_size: int, file_type: str) -> dict[str, Any]:
+    return request("ms.GenerateURLForUploadFile", {"fileSize": str(file_size), "fileType": file_type})
+
+
+def close_conversation(conversation_id: str) -> dict[str, Any]:
+    field = {"field": "ConversationStateField", "conversationState": "CLOSE"}
+    return request("cm.UpdateConversationField", {"conversationId": conversation_id, "conversationField": field})
+
+
+def survey_answer(conversation_id: str, csat_rate: int, fcr: bool | None) -> dict[str, Any]:
+    """CSAT (1-5) and FCR. LiveEngage requires all four fields: an unanswered FCR is sent as false with status
+    PARTIALLY_FILLED."""
+    field = {"field": "CSATRate", "csatRate": csat_rate, "csatResolutionConfirmation": bool(fcr),
+             "status": "FILLED" if fcr is not None else "PARTIALLY_FILLED"}
+    return request("cm.UpdateConversationField", {"conversationId": conversation_id, "conversationField": field})
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,23 @@ class DefaultProfile(BaseModel):
     customer_type: str | None = None
 
 
+class Capabilities(BaseModel):
+    """What the channel can show besides text."""
+
+    model_config = ConfigDict(extra="ignore")
+    receipts: bool = Field(default=False, description="delivered/read ticks for the consumer's messages")
+    typing: bool = Field(default=False, description="an 'agent is typing' indicator")
+
+
+class Notices(BaseModel):
+    """Texts the consumer gets when the conversation changes; null turns one off."""
+
+    model_config = ConfigDict(extra="ignore")
+    transferred: str | None = "You are being transferred to another agent."
+    closed: str | None = "This conversation has been closed. Write again any time."
+    survey: str | None = None
+
+
 class ChannelRoute(BaseModel):
     """One channel account: where its consumers' conversations go in LiveEngage and how to reach its gateway."""
 
@@ -32,12 +49,16 @@ class ChannelRoute(BaseModel):
     campaign_id: str | None = None
     engagement_id: str | None = None
     default_profile: DefaultProfile = DefaultProfile()
+    capabilities: Capabilities = Capabilities()
+    notices: Notices = Notices()
 
 
 class LiveEngageCredentials(BaseModel):
     model_config = ConfigDict(extra="ignore")
     client_id: str
     client_secret: SecretStr
+    admin_token: SecretStr | None = Field(default=None, description="bearer token for the App Installation API "
+                                                                   "(only `register-webhooks` needs it)")
 
 
 class WorkerSettings(BaseSettings):
@@ -58,3 +79,9 @@ class WorkerSettings(BaseSettings):
     send_attempts: int = Field(4, ge=1, description="tries of a retriable outbound call before it dead-letters")
     retry_base_delay_s: float = Field(0.5, ge=0)
     route_wait_s: float = Field(5.0, ge=0, description="how long an agent event waits for its conversation's route")
+    public_webhook_url: str | None = Field(default=None, description="the webhook bridge's URL as LiveEngage "
+                                                                    "reaches it; register-webhooks registers it")
+    webhook_retention_s: int | None = Field(default=86400, ge=2, le=259200, description="time-to-live retry "
+                                            "retention; null for number-based retries only")
+    webhook_max_retries: int = Field(default=3, ge=0, le=5)
+    max_file_bytes: int = Field(3 * 1024 * 1024, gt=0, description="LiveEngage takes files up to 3 MB")

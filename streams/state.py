@@ -26,3 +26,21 @@ class RecordTable:
 
     def put(self, key: str, record: dict[str, Any]) -> None:
         self._table[key] = self._codec.encode(record)
+
+
+class SeenSet:
+    """A changelog-backed set of keys (a Faust table of marker bytes), for dropping redelivered events.
+
+    Same partition rule as ``RecordTable``: keys are added while processing the event they belong to.
+    """
+
+    MARK = b"1"
+
+    def __init__(self, table: TableT[str, bytes]) -> None:
+        self._table = table
+
+    def __contains__(self, key: str) -> bool:
+        return self._table.get(key) is not None
+
+    def add(self, key: str) -> None:
+        self._table[key] = self.MARK

@@ -23,7 +23,8 @@ def env(name: str, default: str | None = None) -> str | None:
 
 def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = ChannelConfig(args.channel_id, args.bridge_url, args.signing_secret, args.outbound_token)
+    config = ChannelConfig(args.channel_id, args.bridge_url, args.signing_secret, args.outbound_token,
+                           public_url=f"http://{args.host}:{args.port}")
     uvicorn.run(create_app(config), host=args.host, port=args.port, access_log=False, log_level="info")
     return 0
 

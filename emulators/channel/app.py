@@ -8,6 +8,7 @@ consumer and see what the consumer received.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -22,7 +23,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 
@@ -32,6 +33,10 @@ class ChannelConfig:
     bridge_url: str
     signing_secret: str
     outbound_token: str
+    public_url: str = "http://127.0.0.1:8091"  # where the connector fetches files consumers share
+
+
+OUTBOUND_TYPES = ("text", "notice", "receipt", "typing")
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -41,19 +46,26 @@ def sign(body: bytes, secret: str) -> str:
 def create_app(config: ChannelConfig) -> Starlette:
     outbox: list[dict[str, Any]] = []
     seen: set[str] = set()
+    files: dict[str, tuple[bytes, str]] = {}
     http: dict[str, httpx.AsyncClient] = {}
 
-    async def receive_outbound(request: Request) -> JSONResponse:
+    def authorized(request: Request) -> bool:
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(token.encode(), config.outbound_token.encode()):
+        return secrets.compare_digest(token.encode(), config.outbound_token.encode())
+
+    async def receive_outbound(request: Request) -> JSONResponse:
+        if not authorized(request):
             return JSONResponse({"error": "unauthorized", "detail": "bad bearer token"}, status_code=401)
         try:
             message = json.loads(await request.body())
         except json.JSONDecodeError:
             message = None
         if not isinstance(message, dict) or not all(isinstance(message.get(k), str) and message[k]
-                                                    for k in ("message_id", "consumer_id", "text")):
-            return JSONResponse({"error": "bad_request", "detail": "message_id, consumer_id and text are required"},
+                                                    for k in ("message_id", "consumer_id")) \
+                or message.get("type", "text") not in OUTBOUND_TYPES \
+                or (message.get("type", "text") in ("text", "notice") and not message.get("text")):
+            return JSONResponse({"error": "bad_request",
+                                 "detail": "message_id, consumer_id, a known type and its fields are required"},
                                 status_code=400)
         duplicate = message["message_id"] in seen
         seen.add(message["message_id"])
@@ -64,22 +76,37 @@ def create_app(config: ChannelConfig) -> Starlette:
         consumer = request.query_params.get("consumer_id")
         return JSONResponse({"messages": [m for m in outbox if consumer in (None, m["consumer_id"])]})
 
+    async def serve_file(request: Request) -> Response:
+        if not authorized(request):
+            return JSONResponse({"error": "unauthorized", "detail": "bad bearer token"}, status_code=401)
+        found = files.get(request.path_params["file_id"])
+        if found is None:
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        return Response(found[0], media_type=found[1])
+
     async def consumer_sends(request: Request) -> JSONResponse:
-        """``{"text", "profile"?, "message_id"?}``: the consumer writes; the gateway signs and posts it."""
+        """The consumer does something; the gateway signs it and posts it to the channel bridge.
+
+        ``{"type"?: "text", "text", "profile"?, "message_id"?}``, or any other type of the generic channel API
+        with its field (``receipt``, ``typing``, ``survey``, ``close``). For ``file``:
+        ``{"type": "file", "file": {"data_base64", "content_type", "caption"?}}``: the sandbox hosts the bytes and
+        sends their URL.
+        """
         try:
             wanted = json.loads(await request.body())
         except json.JSONDecodeError:
             wanted = None
-        if not isinstance(wanted, dict) or not isinstance(wanted.get("text"), str):
-            return JSONResponse({"error": "bad_request", "detail": "text is required"}, status_code=400)
-        message = {
-            "message_id": wanted.get("message_id") or f"m-{uuid.uuid4()}",
-            "consumer_id": request.path_params["consumer_id"],
-            "text": wanted["text"],
-            "timestamp": int(time.time() * 1000),
-        }
-        if isinstance(wanted.get("profile"), dict):
-            message["profile"] = wanted["profile"]
+        if not isinstance(wanted, dict):
+            return JSONResponse({"error": "bad_request", "detail": "body must be a JSON object"}, status_code=400)
+        message = {key: value for key, value in wanted.items() if key != "message_id"}
+        message.update(message_id=wanted.get("message_id") or f"m-{uuid.uuid4()}",
+                       consumer_id=request.path_params["consumer_id"], timestamp=int(time.time() * 1000))
+        shared = wanted.get("file")
+        if isinstance(shared, dict) and "data_base64" in shared:
+            file_id = uuid.uuid4().hex
+            files[file_id] = (base64.b64decode(shared["data_base64"]), str(shared.get("content_type")))
+            message["file"] = {"url": f"{config.public_url}/sandbox/files/{file_id}",
+                               "content_type": shared.get("content_type"), "caption": shared.get("caption")}
         body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
         url = f"{config.bridge_url}/v1/channels/{config.channel_id}/messages"
         headers = {"content-type": "application/json", "x-channel-signature": sign(body, config.signing_secret)}
@@ -106,6 +133,7 @@ def create_app(config: ChannelConfig) -> Starlette:
         Route("/v1/outbound/messages", receive_outbound, methods=["POST"]),
         Route("/sandbox/outbox", show_outbox),
         Route("/sandbox/consumers/{consumer_id}/messages", consumer_sends, methods=["POST"]),
+        Route("/sandbox/files/{file_id}", serve_file),
         Route("/livez", livez),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -27,9 +27,10 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = EmulatorConfig(account_id=args.account_id, client_id=args.client_id, client_secret=args.client_secret,
                             host=args.host, port=args.port, app_jwt_ttl_s=args.app_jwt_ttl)
-    app = create_app(config, webhook_url=args.webhook_url, webhook_max_retries=args.webhook_max_retries,
-                     retry_interval_s=args.retry_interval, signing=Signing(args.signature_algorithm,
-                                                                           args.signature_encoding))
+    app = create_app(config, admin_token=args.admin_token, webhook_url=args.webhook_url,
+                     webhook_max_retries=args.webhook_max_retries, retry_interval_s=args.retry_interval,
+                     ttl_first_delay_s=args.ttl_first_delay,
+                     signing=Signing(args.signature_algorithm, args.signature_encoding))
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
     return 0
 
@@ -61,10 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--account-id", default=env("account_id"), required=env("account_id") is None)
     run.add_argument("--client-id", default=env("client_id"), required=env("client_id") is None)
     run.add_argument("--client-secret", default=env("client_secret"), required=env("client_secret") is None)
-    run.add_argument("--webhook-url", default=env("webhook_url"), help="register this URL for every event type")
+    run.add_argument("--admin-token", default=env("admin_token"), required=env("admin_token") is None,
+                     help="bearer token the App Installation API accepts")
+    run.add_argument("--webhook-url", default=env("webhook_url"),
+                     help="pre-register this URL for every event type (else register through the API)")
     run.add_argument("--webhook-max-retries", type=int, default=int(env("webhook_max_retries", "3") or 3))
     run.add_argument("--retry-interval", type=float, default=float(env("retry_interval", "30") or 30),
                      help="seconds between number-based webhook retries (LiveEngage: 30)")
+    run.add_argument("--ttl-first-delay", type=float, default=float(env("ttl_first_delay", "2") or 2),
+                     help="first backoff of time-to-live webhook retries (LiveEngage: 2)")
     run.add_argument("--app-jwt-ttl", type=int, default=int(env("app_jwt_ttl", "3600") or 3600))
     run.add_argument("--signature-algorithm", choices=["sha1", "sha256"], default=env("signature_algorithm", "sha1"))
     run.add_argument("--signature-encoding", choices=["base64", "hex"], default=env("signature_encoding", "base64"))

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulators.liveengage import jwt
+from emulators.liveengage.files import FileStore
 from emulators.liveengage.store import Store, conversation_notification, messaging_notification
 from emulators.liveengage.webhooks import WebhookDispatcher
 
@@ -68,10 +69,11 @@ def lp_consumer_id(account_id: str, ext_consumer_id: str) -> str:
 
 
 class LiveEngageApi:
-    def __init__(self, config: EmulatorConfig, store: Store, webhooks: WebhookDispatcher) -> None:
+    def __init__(self, config: EmulatorConfig, store: Store, webhooks: WebhookDispatcher, files: FileStore) -> None:
         self.config = config
         self.store = store
         self.webhooks = webhooks
+        self.files = files
         self.subscription_id = secrets.token_hex(16)
 
     def routes(self) -> list[Route]:
@@ -200,6 +202,14 @@ class LiveEngageApi:
             return self._publish(message, consumer)
         if message["type"] == "cm.UpdateConversationField":
             return self._update_conversation(message, consumer)
+        if message["type"] in ("ms.GenerateURLForUploadFile", "ms.GenerateURLForDownloadFile"):
+            if self.store.open_conversation_of(self.config.account_id, consumer["lp_consumer_id"]) is None:
+                return self._reject(message, "Bad Request, file sharing needs an open conversation")
+            make = self.files.upload_url if message["type"].endswith("UploadFile") else self.files.download_url
+            answer = make(message["body"])
+            if isinstance(answer, str):
+                return self._reject(message, f"Bad Request, {answer}")
+            return JSONResponse({"reqId": message["id"], "code": "OK", "body": answer})
         return self._reject(message, f"Bad Request, unsupported type {str(message['type'])[:64]}")
 
     def _reject(self, message: Any, text: str) -> JSONResponse:
@@ -218,6 +228,9 @@ class LiveEngageApi:
             return self._reject(message, "Bad Request, Conversation is close")
         event = body.get("event")
         problem = _event_problem(event)
+        if problem is None and event.get("contentType") == "hosted/file" \
+                and event["message"].get("relativePath") not in self.files.files:
+            problem = "hosted/file relativePath was not uploaded"
         if problem:
             return self._reject(message, f"Bad Request, {problem}")
         change = conversation.publish(dialog, conversation.consumer_id, "CONSUMER", event,
@@ -243,6 +256,14 @@ class LiveEngageApi:
                 self.webhooks.emit(conversation_notification(conversation, self.subscription_id))
                 return JSONResponse({"reqId": message["id"], "code": "OK",
                                      "body": {"msg": "OK Conversation resolved successfully"}})
+            if change.get("field") == "CSATRate":
+                problem = _csat_problem(change)
+                if problem:
+                    return self._reject(message, f"Bad Request, {problem}")
+                conversation.csat = {k: change[k] for k in ("csatRate", "csatResolutionConfirmation", "status")}
+                conversation.touch()
+                self.webhooks.emit(conversation_notification(conversation, self.subscription_id))
+                return JSONResponse({"reqId": message["id"], "code": "OK", "body": {"msg": "OK CSAT submitted"}})
         return self._reject(message, "Bad Request, unsupported conversationField")
 
     def _log(self, request: Request, consumer: dict[str, Any], payload: Any) -> None:
@@ -297,3 +318,14 @@ def _event_problem(event: Any) -> str | None:
     if kind == "RichContentEvent":
         return None if isinstance(event.get("content"), dict) else "RichContentEvent needs content"
     return f"unknown event type {str(kind)[:64]}"
+
+
+def _csat_problem(change: dict[str, Any]) -> str | None:
+    rate, fcr = change.get("csatRate"), change.get("csatResolutionConfirmation")
+    if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= 5:
+        return "csatRate must be an integer from 1 to 5"
+    if not isinstance(fcr, bool):
+        return "csatResolutionConfirmation must be a boolean"
+    if change.get("status") not in ("FILLED", "PARTIALLY_FILLED", "SKIPPED"):
+        return "status must be FILLED, PARTIALLY_FILLED or SKIPPED"
+    return None

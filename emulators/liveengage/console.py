@@ -1,9 +1,14 @@
-"""The sandbox's agent console API (not part of LiveEngage): drive an agent, inspect what the sandbox received."""
+"""The sandbox's agent console API (not part of LiveEngage): drive an agent, inspect what the sandbox received.
+
+Agent actions produce the notifications LiveEngage would send for them: texts, structured content and quick
+replies, private notes, receipts, typing, skill transfers, closes (with or without a post-conversation survey)
+and the system's auto-close.
+"""
 
 from __future__ import annotations
 
 import json
-import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -14,6 +19,17 @@ from emulators.liveengage.store import Conversation, Store, conversation_notific
 from emulators.liveengage.webhooks import WebhookDispatcher
 
 AGENT_ID = "7f3c2a10-5b1e-5d2a-9c44-0e8b1f6a2d31"
+SURVEY_BOT_ID = "c0ffee00-5b1e-5d2a-9c44-0e8b1f6a2d31"
+SURVEY_QUESTION = "How would you rate this conversation, from 1 to 5?"
+
+Action = Callable[[Conversation, dict[str, Any]], Awaitable[JSONResponse]]
+
+
+class ConsoleError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
 
 
 def summary(conversation: Conversation) -> dict[str, Any]:
@@ -27,6 +43,7 @@ def summary(conversation: Conversation) -> dict[str, Any]:
         "agent_id": conversation.agent_id,
         "sdes": conversation.sdes,
         "campaign_info": conversation.campaign_info,
+        "csat": conversation.csat,
         "dialogs": [{"dialog_id": d.dialog_id, "type": d.dialog_type, "state": d.state, "events": d.events}
                     for d in conversation.dialogs],
     }
@@ -39,50 +56,140 @@ class Console:
         self.subscription_id = subscription_id
 
     def routes(self) -> list[Route]:
+        actions: dict[str, Action] = {
+            "messages": self.agent_message, "receipts": self.agent_receipt, "typing": self.agent_typing,
+            "transfer": self.transfer, "close": self.close, "survey/close": self.close_survey,
+        }
         return [
             Route("/sandbox/conversations", self.list_conversations),
             Route("/sandbox/conversations/{conversation_id}", self.get_conversation),
-            Route("/sandbox/conversations/{conversation_id}/agent/messages", self.agent_message, methods=["POST"]),
+            *[Route(f"/sandbox/conversations/{{conversation_id}}/agent/{name}", self._action(action),
+                    methods=["POST"]) for name, action in actions.items()],
             Route("/sandbox/send-api/requests", self.send_api_requests),
             Route("/sandbox/webhooks/deliveries", self.deliveries),
         ]
+
+    def _action(self, action: Action) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def endpoint(request: Request) -> JSONResponse:
+            conversation = self.store.conversations.get(request.path_params["conversation_id"])
+            try:
+                if conversation is None:
+                    raise ConsoleError(404, "no such conversation")
+                try:
+                    body = json.loads(await request.body() or b"{}")
+                except json.JSONDecodeError:
+                    body = None
+                if not isinstance(body, dict):
+                    raise ConsoleError(400, "body must be a JSON object")
+                return await action(conversation, body)
+            except ConsoleError as exc:
+                return JSONResponse({"error": "rejected", "detail": exc.detail}, status_code=exc.status)
+
+        return endpoint
+
+    def _notify_change(self, conversation: Conversation) -> None:
+        self.webhooks.emit(conversation_notification(conversation, self.subscription_id))
+
+    def _join(self, conversation: Conversation) -> None:
+        if conversation.state == "CLOSE":
+            raise ConsoleError(409, "conversation is closed")
+        if conversation.agent_id is None:
+            conversation.agent_id = AGENT_ID
+            conversation.touch()
+            self._notify_change(conversation)
+
+    def _publish(self, conversation: Conversation, event: dict[str, Any], audience: str = "ALL",
+                 originator: str | None = None, role: str = "ASSIGNED_AGENT") -> dict[str, Any]:
+        dialog = conversation.open_dialog()
+        if dialog is None:
+            raise ConsoleError(409, "no open dialog")
+        change = conversation.publish(dialog, originator or str(conversation.agent_id), role, event, audience)
+        self.webhooks.emit(messaging_notification(change))
+        return change
+
+    async def agent_message(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
+        """``{"text"?, "content"?, "quick_replies"?, "private"?}``: text, structured content, or both."""
+        text, content, quick = body.get("text"), body.get("content"), body.get("quick_replies")
+        if not (isinstance(text, str) and text) and not isinstance(content, dict):
+            raise ConsoleError(400, "text or content is required")
+        self._join(conversation)
+        if isinstance(content, dict):
+            event: dict[str, Any] = {"type": "RichContentEvent", "content": content}
+        else:
+            event = {"type": "ContentEvent", "contentType": "text/plain", "message": text}
+        if isinstance(quick, dict):
+            event["quickReplies"] = quick
+        change = self._publish(conversation, event, "AGENTS_AND_MANAGERS" if body.get("private") else "ALL")
+        return JSONResponse({"conversation_id": conversation.conversation_id, "dialog_id": change["dialogId"],
+                             "sequence": change["sequence"]}, status_code=201)
+
+    async def agent_receipt(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
+        """``{"status": "ACCEPT"|"READ", "sequences": [...]}``: the agent got or read consumer messages."""
+        sequences = body.get("sequences")
+        if body.get("status") not in ("ACCEPT", "READ") or not isinstance(sequences, list) or not sequences:
+            raise ConsoleError(400, "status ACCEPT or READ and a list of sequences are required")
+        self._join(conversation)
+        event = {"type": "AcceptStatusEvent", "status": body["status"], "sequenceList": sequences}
+        change = self._publish(conversation, event)
+        return JSONResponse({"sequence": change["sequence"]}, status_code=201)
+
+    async def agent_typing(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
+        """``{"state": "COMPOSING"|"ACTIVE"|"PAUSE"}``."""
+        if body.get("state") not in ("COMPOSING", "ACTIVE", "PAUSE"):
+            raise ConsoleError(400, "state must be COMPOSING, ACTIVE or PAUSE")
+        self._join(conversation)
+        self._publish(conversation, {"type": "ChatStateEvent", "chatState": body["state"]})
+        return JSONResponse({"state": body["state"]}, status_code=201)
+
+    async def transfer(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
+        """``{"skill_id", "agent_id"?}``: the agent leaves; the skill changes; a new agent may take it."""
+        if not isinstance(body.get("skill_id"), str) or conversation.state == "CLOSE":
+            raise ConsoleError(400, "skill_id is required and the conversation must be open")
+        conversation.skill_id, conversation.agent_id = body["skill_id"], None
+        conversation.touch()
+        self._notify_change(conversation)
+        if isinstance(body.get("agent_id"), str):
+            conversation.agent_id = body["agent_id"]
+            conversation.touch()
+            self._notify_change(conversation)
+        return JSONResponse({"skill_id": conversation.skill_id, "agent_id": conversation.agent_id})
+
+    async def close(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
+        """``{"by": "AGENT"|"SYSTEM", "survey"?: true}``: close, or close the MAIN dialog and start a survey."""
+        by = body.get("by", "AGENT")
+        if by not in ("AGENT", "SYSTEM") or conversation.state == "CLOSE":
+            raise ConsoleError(400, "by must be AGENT or SYSTEM and the conversation must be open")
+        if body.get("survey"):
+            if by != "AGENT" or conversation.open_dialog() is not conversation.main_dialog:
+                raise ConsoleError(409, "only an agent's close of the MAIN dialog starts a survey")
+            survey = conversation.open_survey()
+            self._notify_change(conversation)
+            self._publish(conversation, {"type": "ContentEvent", "contentType": "text/plain",
+                                         "message": SURVEY_QUESTION}, originator=SURVEY_BOT_ID, role="CONTROLLER")
+            return JSONResponse({"survey_dialog_id": survey.dialog_id})
+        self.store.close(conversation, by)
+        self._notify_change(conversation)
+        return JSONResponse({"state": conversation.state, "close_reason": conversation.close_reason})
+
+    async def close_survey(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
+        """The survey bot ends the survey: its dialog, the last one open, closes the conversation."""
+        dialog = conversation.open_dialog()
+        if dialog is None or dialog.dialog_type != "POST_SURVEY":
+            raise ConsoleError(409, "no survey is open")
+        self.store.close(conversation, "AGENT")
+        self._notify_change(conversation)
+        return JSONResponse({"state": conversation.state})
 
     async def list_conversations(self, request: Request) -> JSONResponse:
         ext_id = request.query_params.get("ext_consumer_id")
         found = [summary(c) for c in self.store.conversations.values() if ext_id in (None, c.ext_consumer_id)]
         return JSONResponse({"conversations": found})
 
-    def _conversation(self, request: Request) -> Conversation | None:
-        return self.store.conversations.get(request.path_params["conversation_id"])
-
     async def get_conversation(self, request: Request) -> JSONResponse:
-        conversation = self._conversation(request)
+        conversation = self.store.conversations.get(request.path_params["conversation_id"])
         if conversation is None:
             return JSONResponse({"error": "not_found", "detail": "no such conversation"}, status_code=404)
         return JSONResponse(summary(conversation))
-
-    async def agent_message(self, request: Request) -> JSONResponse:
-        """``{"text": ...}``: the assigned agent (joined on first use) writes to the consumer."""
-        conversation = self._conversation(request)
-        if conversation is None:
-            return JSONResponse({"error": "not_found", "detail": "no such conversation"}, status_code=404)
-        if conversation.state == "CLOSE":
-            return JSONResponse({"error": "conflict", "detail": "conversation is closed"}, status_code=409)
-        try:
-            body = json.loads(await request.body())
-        except json.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("text"), str) or not body["text"]:
-            return JSONResponse({"error": "bad_request", "detail": "text is required"}, status_code=400)
-        if conversation.agent_id is None:
-            conversation.agent_id = AGENT_ID
-            conversation.touch()
-            self.webhooks.emit(conversation_notification(conversation, self.subscription_id))
-        event = {"type": "ContentEvent", "contentType": "text/plain", "message": body["text"]}
-        change = conversation.publish(conversation.main_dialog, conversation.agent_id, "ASSIGNED_AGENT", event)
-        self.webhooks.emit(messaging_notification(change))
-        return JSONResponse({"conversation_id": conversation.conversation_id, "sequence": change["sequence"],
-                             "event_id": str(uuid.uuid4())}, status_code=201)
 
     async def send_api_requests(self, request: Request) -> JSONResponse:
         ext_id = request.query_params.get("ext_consumer_id")

@@ -44,6 +44,7 @@ class Conversation:
     end_ts: int | None = None
     meta_ts: int = 0
     agent_id: str | None = None
+    csat: dict[str, Any] | None = None
     dialogs: list[Dialog] = field(default_factory=list)
 
     @property
@@ -84,6 +85,18 @@ class Conversation:
         dialog.events.append(change)
         return change
 
+    def open_survey(self) -> Dialog:
+        """Close the MAIN dialog as the agent and open a POST_SURVEY dialog with its own id."""
+        changed = self.touch()
+        main = self.main_dialog
+        main.state, main.end_ts, main.closed_by, main.meta_ts = "CLOSE", changed, "AGENT", changed
+        survey = Dialog(str(uuid.uuid4()), "POST_SURVEY", changed, meta_ts=changed)
+        self.dialogs.append(survey)
+        return survey
+
+    def open_dialog(self) -> Dialog | None:
+        return next((d for d in reversed(self.dialogs) if d.state == "OPEN"), None)
+
     def close(self, reason: str) -> None:
         ended = self.touch()
         self.state, self.close_reason, self.end_ts = "CLOSE", reason, ended
@@ -120,6 +133,8 @@ class Conversation:
         }
         if self.state == "CLOSE":
             details.update(closeReason=self.close_reason, endTs=self.end_ts)
+        if self.csat:
+            details["csat"] = self.csat
         ttr = -1 if self.state == "CLOSE" else self.start_ts + 3600 * 1000
         return {"convId": self.conversation_id, "effectiveTTR": ttr, "conversationDetails": details}
 

@@ -2,9 +2,15 @@
 
 Each notification is serialised once to compact JSON and signed over exactly those bytes with the app's client
 secret: ``x-liveperson-signature: sha1=<Base64 HMAC-SHA1>`` by default (``sha256`` and hex are account options).
-Only 200 and 201 count as delivered; anything else, a timeout or a refused connection is retried after
-``retry_interval_s`` up to the endpoint's ``max_retries`` (LiveEngage documents 30 s; number-based retries do
-not keep order). Every attempt is logged for the console.
+Only 200 and 201 count as delivered. Two retry policies, as LiveEngage documents them:
+
+- number-based (per endpoint ``max_retries``, 0-5): a failed event is retried after ``retry_interval_s``
+  (LiveEngage: 30 s) while other events go on, so order is not kept;
+- time-to-live (the installation's ``retry.retention_time``): a failure holds back every later event of the app
+  while the failed one is retried with exponential backoff (``ttl_first_delay_s``, doubling, at most 300 s), so
+  order is kept; an event older than the retention time is dropped.
+
+Every attempt is logged for the console.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +31,7 @@ from emulators.liveengage.store import MESSAGING, now_ms
 
 logger = logging.getLogger(__name__)
 
+MAX_TTL_DELAY_S = 300.0
 SUBSCRIPTION_KEYS = (
     "ms.MessagingEventNotification.ContentEvent",
     "ms.MessagingEventNotification.RichContentEvent",
@@ -61,16 +69,18 @@ class WebhookDispatcher:
     """Delivers notifications of one app installation to its registered endpoints, in the background."""
 
     def __init__(self, account_id: str, client_id: str, client_secret: str, *, signing: Signing,
-                 retry_interval_s: float, timeout_s: float,
+                 retry_interval_s: float, timeout_s: float, ttl_first_delay_s: float = 2.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.account_id = account_id
         self.client_id = client_id
         self._secret = client_secret
         self.signing = signing
         self.retry_interval_s = retry_interval_s
+        self.ttl_first_delay_s = ttl_first_delay_s
+        self.retention_s: float | None = None
         self.endpoints: dict[str, Endpoint] = {}
         self.deliveries: list[dict[str, Any]] = []
-        self._queue: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, bytes, int, float]] = asyncio.Queue()
         self._timeout_s = timeout_s
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -100,17 +110,43 @@ class WebhookDispatcher:
         if key not in self.endpoints:
             return
         body = json.dumps(notification, separators=(",", ":"), ensure_ascii=False).encode()
-        self._queue.put_nowait((key, body, 1))
+        self._queue.put_nowait((key, body, 1, time.monotonic()))
 
     async def _deliver_forever(self) -> None:
         while True:
-            key, body, attempt = await self._queue.get()
-            await self._deliver(key, body, attempt)
+            key, body, attempt, emitted = await self._queue.get()
+            if self.retention_s is not None:
+                await self._deliver_within_retention(key, body, emitted, self.retention_s)
+            else:
+                await self._deliver(key, body, attempt, emitted)
 
-    async def _deliver(self, key: str, body: bytes, attempt: int) -> None:
+    async def _deliver_within_retention(self, key: str, body: bytes, emitted: float, retention_s: float) -> None:
+        delay, attempt = self.ttl_first_delay_s, 1
+        while await self._attempt(key, body, attempt) is False:
+            if time.monotonic() + delay - emitted > retention_s:
+                logger.warning("webhook %s: dropped after the retention time (%d attempts)", key, attempt)
+                return
+            await asyncio.sleep(delay)
+            delay, attempt = min(delay * 2, MAX_TTL_DELAY_S), attempt + 1
+
+    async def _deliver(self, key: str, body: bytes, attempt: int, emitted: float) -> None:
+        delivered = await self._attempt(key, body, attempt)
+        endpoint = self.endpoints.get(key)
+        if delivered is not False or endpoint is None:
+            return
+        if attempt <= endpoint.max_retries:
+            logger.info("webhook %s failed; retry %d in %.1fs", key, attempt, self.retry_interval_s)
+            task = asyncio.create_task(self._retry_later(key, body, attempt + 1, emitted))
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
+        else:
+            logger.warning("webhook %s failed; giving up after %d attempts", key, attempt)
+
+    async def _attempt(self, key: str, body: bytes, attempt: int) -> bool | None:
+        """POST once: True when answered 200/201, False on failure, None when the type is not registered."""
         endpoint = self.endpoints.get(key)
         if endpoint is None or self._client is None:
-            return
+            return None
         headers = {
             "content-type": "application/json",
             "x-liveperson-account-id": self.account_id,
@@ -125,16 +161,8 @@ class WebhookDispatcher:
             status = exc.__class__.__name__
         self.deliveries.append({"subscription": key, "url": endpoint.url, "attempt": attempt, "status": status,
                                 "at": now_ms(), "body": json.loads(body)})
-        if status in (200, 201):
-            return
-        if attempt <= endpoint.max_retries:
-            logger.info("webhook %s answered %s; retry %d in %.1fs", key, status, attempt, self.retry_interval_s)
-            task = asyncio.create_task(self._retry_later(key, body, attempt + 1))
-            self._retries.add(task)
-            task.add_done_callback(self._retries.discard)
-        else:
-            logger.warning("webhook %s answered %s; giving up after %d attempts", key, status, attempt)
+        return status in (200, 201)
 
-    async def _retry_later(self, key: str, body: bytes, attempt: int) -> None:
+    async def _retry_later(self, key: str, body: bytes, attempt: int, emitted: float) -> None:
         await asyncio.sleep(self.retry_interval_s)
-        await self._queue.put((key, body, attempt))
+        await self._queue.put((key, body, attempt, emitted))

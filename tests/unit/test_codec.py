@@ -13,6 +13,9 @@ from schemas import all_record_names, load
 from schemas.codec import MARKER, DecodeError, EncodeError, codec, fingerprint
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123000, tzinfo=timezone.utc)
+FILE = {"url": "http://gw/files/1", "content_type": "image/png", "caption": "damaged box"}
+CHANGE = {"conversation_id": "c-1", "state": "CLOSE", "close_reason": "AGENT", "dialog_id": None,
+          "dialog_type": None, "skill_id": "17", "agent_id": "agent-1", "updated_at": 1717431522913}
 PROFILE = {"first_name": "Maria", "last_name": "Keller", "email": "m@example.de", "phone": "+491701234567",
            "language": "de-DE", "customer_id": "C-1", "customer_type": "gold"}
 
@@ -20,7 +23,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "liveengage.connector.ConsumerProfile": PROFILE,
     "liveengage.connector.ChannelInbound": {
         "event_id": "m-1", "channel_id": "sms", "consumer_id": "+491701234567", "kind": "TEXT", "text": "Grüße 👋",
-        "profile": PROFILE, "sent_at": NOW, "received_at": NOW, "attributes": {"carrier": "x"}},
+        "profile": PROFILE, "sent_at": NOW, "received_at": NOW, "attributes": {"carrier": "x"}, "file": FILE,
+        "receipt_status": "read", "receipt_message_ids": ["c-1:4"], "chat_state": "composing", "csat_rate": 5,
+        "fcr": True},
+    "liveengage.connector.ChannelFile": FILE,
+    "liveengage.connector.ConversationChange": CHANGE,
+    "liveengage.connector.OfferedChoices": {"message_id": "c-1:4", "choices": ["yes please", "no"]},
     "liveengage.connector.LiveEngageEvent": {
         "event_id": "d-1:4", "account_id": "74839201", "notification_type": "ms.MessagingEventNotification",
         "conversation_id": "c-1", "dialog_id": "d-1", "sequence": 4, "event_type": "ContentEvent",
@@ -28,14 +36,18 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "received_at": NOW, "change_json": "{\"sequence\":4}"},
     "liveengage.connector.LiveEngageCommand": {
         "command_id": "m-1", "account_id": "74839201", "channel_id": "sms", "consumer_id": "+491701234567",
-        "action": "PUBLISH_TEXT", "text": "hi", "profile": None, "created_at": NOW},
+        "action": "APPLY_CHANGE", "text": "hi", "profile": None, "created_at": NOW, "file": FILE,
+        "accept_status": "READ", "message_ids": ["c-1:4"], "sequences": [0, 1], "chat_state": "PAUSE",
+        "csat_rate": 4, "fcr": False, "change": CHANGE},
     "liveengage.connector.ChannelOutbound": {
         "message_id": "c-1:4", "channel_id": "sms", "consumer_id": "+491701234567", "conversation_id": "c-1",
-        "kind": "TEXT", "text": "Hi Maria", "sequence": 4, "created_at": NOW},
+        "kind": "TEXT", "text": "Hi Maria", "sequence": 4, "created_at": NOW, "receipt_status": None,
+        "receipt_message_ids": [], "typing": None, "notice": None, "choices": ["yes please", "no"]},
     "liveengage.connector.ConversationState": {
         "account_id": "74839201", "channel_id": "sms", "consumer_id": "+491701234567", "status": "OPEN",
         "conversation_id": "c-1", "dialog_id": "c-1", "lp_consumer_id": "ab" * 32, "consumer_jws": "a.b.c",
-        "opened_at": NOW, "updated_at": NOW},
+        "opened_at": NOW, "updated_at": NOW, "last_conversation_id": "c-0", "skill_id": "17",
+        "agent_id": "agent-1", "change_ts": 1717431522913, "published": {"0": "m-1"}},
     "liveengage.connector.ConversationRoute": {
         "conversation_id": "c-1", "account_id": "74839201", "channel_id": "sms", "consumer_id": "+4917",
         "opened_at": NOW},

@@ -1,0 +1,232 @@
+"""Carries out one consumer's commands against LiveEngage and keeps their conversation's state.
+
+The only writer of the ``conversations`` table. Every command is applied in partition order, so the state
+machine in ``streams.conversation`` sees one consumer's events one at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from schemas.codec import codec
+from schemas.topics import consumer_key
+from streams import requests
+from streams.channels import ChannelClient
+from streams.conversation import CLOSE_TRIGGERS, Status, Trigger, can, next_status
+from streams.errors import RemoteRejectedError, UnsupportedEventError
+from streams.liveengage import LiveEngageClient
+from streams.settings import ChannelRoute, WorkerSettings
+from streams.state import RecordTable
+from streams.topics import Topics, publish
+
+logger = logging.getLogger(__name__)
+
+ROUTE = codec("ConversationRoute")
+OUTBOUND = codec("ChannelOutbound")
+PUBLISHED_KEPT = 200  # recent consumer events remembered for the agent's receipts
+FILE_TYPES = {"image/jpeg": "JPEG", "image/jpg": "JPG", "image/png": "PNG", "image/gif": "GIF"}
+ALREADY_OPEN = "already has open conversation"
+CONVERSATION_IS_CLOSE = "Conversation is close"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_state(command: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "account_id": command["account_id"], "channel_id": command["channel_id"],
+        "consumer_id": command["consumer_id"], "status": Status.CLOSED.value, "conversation_id": None,
+        "dialog_id": None, "lp_consumer_id": None, "consumer_jws": None, "opened_at": None, "updated_at": now(),
+        "last_conversation_id": None, "skill_id": None, "agent_id": None, "change_ts": 0, "published": {},
+    }
+
+
+def moved(state: dict[str, Any], trigger: Trigger, **changes: Any) -> dict[str, Any]:
+    """The state after ``trigger`` (raises ``InvalidTransitionError`` for an edge the machine lacks)."""
+    return state | changes | {"status": next_status(state["status"], trigger).value, "updated_at": now()}
+
+
+def closed(state: dict[str, Any], trigger: Trigger) -> dict[str, Any]:
+    return moved(state, trigger, last_conversation_id=state["conversation_id"], conversation_id=None,
+                 dialog_id=None, agent_id=None, published={})
+
+
+class ConversationSender:
+    def __init__(self, table: RecordTable, liveengage: LiveEngageClient, channels: ChannelClient, topics: Topics,
+                 settings: WorkerSettings) -> None:
+        self._table = table
+        self._liveengage = liveengage
+        self._channels = channels
+        self._topics = topics
+        self._settings = settings
+
+    async def apply(self, key: str, command: dict[str, Any]) -> None:
+        """Apply one command. Safe to retry after a retriable error: completed steps are in the state."""
+        handlers = {
+            "PUBLISH_TEXT": self._publish_text, "PUBLISH_FILE": self._publish_file,
+            "ACCEPT_STATUS": self._accept_status, "CHAT_STATE": self._chat_state, "CLOSE": self._close,
+            "SUBMIT_SURVEY": self._submit_survey, "APPLY_CHANGE": self._apply_change,
+            "AGENT_RECEIPT": self._agent_receipt,
+        }
+        handler = handlers.get(command["action"])
+        if handler is None:
+            raise UnsupportedEventError(f"command action {command['action']} is not supported")
+        state = self._table.get(key) or new_state(command)
+        await handler(key, command, state)
+
+    def _save(self, key: str, state: dict[str, Any]) -> dict[str, Any]:
+        self._table.put(key, state)
+        return state
+
+    def _route(self, state: dict[str, Any]) -> ChannelRoute:
+        return self._settings.channels[state["channel_id"]]
+
+    # Consumer texts and files: open a conversation when needed, reopen once if LiveEngage closed it.
+    async def _publish_text(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        await self._publish_consumer_event(key, command, state, requests.text_event(command["text"]))
+
+    async def _publish_file(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        file = command["file"]
+        file_type = FILE_TYPES.get(file["content_type"].lower())
+        if file_type is None:
+            raise UnsupportedEventError(f"file type {file['content_type'][:40]} is not an image LiveEngage takes")
+        data = await self._channels.fetch_file(state["channel_id"], file["url"], self._settings.max_file_bytes)
+        state = await self._ensure_open(key, command, state)
+        path = await self._liveengage.upload_file(state["account_id"], state["consumer_jws"], data, file_type)
+        await self._publish_consumer_event(key, command, state, requests.file_event(path, file_type, file["caption"]))
+
+    async def _publish_consumer_event(self, key: str, command: dict[str, Any], state: dict[str, Any],
+                                      event: dict[str, Any]) -> None:
+        state = await self._ensure_open(key, command, state)
+        try:
+            answer = await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event))
+        except RemoteRejectedError as exc:
+            if CONVERSATION_IS_CLOSE not in str(exc):
+                raise
+            logger.info("conversation %s was closed in LiveEngage; opening a new one", state["conversation_id"])
+            reopening = moved(state, Trigger.FOUND_CLOSED, last_conversation_id=state["conversation_id"],
+                              conversation_id=None, dialog_id=None)
+            state = await self._ensure_open(key, command, self._save(key, reopening))
+            answer = await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event))
+        sequence = answer.get("sequence")
+        if isinstance(sequence, int):
+            published = dict(sorted(state["published"].items(), key=lambda item: int(item[0]))[-PUBLISHED_KEPT:])
+            published[str(sequence)] = command["command_id"]
+            self._save(key, state | {"published": published, "updated_at": now()})
+
+    async def _ensure_open(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+        if state["status"] in (Status.OPEN, Status.SURVEY):
+            return state
+        account_id = state["account_id"]
+        if state["consumer_jws"] is None:
+            token = await self._liveengage.consumer_token(account_id, key)
+            state = self._save(key, state | {"consumer_jws": token.jws, "lp_consumer_id": token.lp_consumer_id})
+        if state["status"] == Status.CLOSED:
+            state = self._save(key, moved(state, Trigger.CONSUMER_MESSAGE))
+        route = self._route(state)
+        batch = requests.open_conversation(account_id, requests.sdes(command["profile"], route, key), route)
+        try:
+            conversation_id = await self._liveengage.open_conversation(account_id, state["consumer_jws"], batch)
+            trigger = Trigger.OPENED
+        except RemoteRejectedError as exc:
+            known = state["conversation_id"] or state["last_conversation_id"]
+            if ALREADY_OPEN not in str(exc) or known is None:
+                if not exc.retriable:
+                    self._save(key, moved(state, Trigger.OPEN_FAILED))
+                raise
+            # LiveEngage keeps the consumer's conversation open: carry on in the one this connector last knew.
+            conversation_id, trigger = known, Trigger.ALREADY_OPEN
+        opened = now()
+        state = self._save(key, moved(state, trigger, conversation_id=conversation_id, dialog_id=conversation_id,
+                                      opened_at=opened, published={}, agent_id=None, skill_id=route.skill_id))
+        logger.info("conversation %s on account %s: %s", conversation_id, account_id, trigger.value)
+        route_record = {"conversation_id": conversation_id, "account_id": account_id,
+                        "channel_id": state["channel_id"], "consumer_id": state["consumer_id"], "opened_at": opened}
+        await publish(self._topics.conversation_routes, conversation_id, ROUTE.encode(route_record))
+        return state
+
+    async def _send(self, state: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        return await self._liveengage.send(state["account_id"], state["consumer_jws"], request)
+
+    # Receipts and chat states only make sense in an open conversation; without one they are dropped.
+    async def _accept_status(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        if state["status"] not in (Status.OPEN, Status.SURVEY):
+            return
+        sequences = sorted({int(seq) for dialog_id, _, seq in (m.rpartition(":") for m in command["message_ids"])
+                            if dialog_id == state["dialog_id"] and seq.isdigit()})
+        if sequences:
+            event = requests.accept_status_event(command["accept_status"], sequences)
+            await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event))
+
+    async def _chat_state(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        if state["status"] != Status.OPEN:  # a survey dialog takes no chat states
+            return
+        event = requests.chat_state_event(command["chat_state"])
+        await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event))
+
+    async def _close(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        if state["status"] not in (Status.OPEN, Status.SURVEY):
+            return
+        try:
+            await self._send(state, requests.close_conversation(state["conversation_id"]))
+        except RemoteRejectedError as exc:
+            if CONVERSATION_IS_CLOSE not in str(exc):
+                raise
+        self._save(key, closed(state, Trigger.CONSUMER_CLOSE))
+
+    async def _submit_survey(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        conversation_id = state["conversation_id"] or state["last_conversation_id"]
+        if conversation_id is None:
+            raise UnsupportedEventError("a survey answer, but this consumer never had a conversation")
+        await self._send(state, requests.survey_answer(conversation_id, command["csat_rate"], command["fcr"]))
+
+    # Changes LiveEngage reported (agent or system close, survey, transfer), routed here by conversation.
+    async def _apply_change(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        change = command["change"]
+        if change["conversation_id"] != state["conversation_id"] or change["updated_at"] <= state["change_ts"]:
+            return  # another (older) conversation, or a notification older than one already applied
+        state = state | {"change_ts": change["updated_at"]}
+        status, notices = state["status"], self._route(state).notices
+        if change["state"] == "CLOSE":
+            trigger = Trigger.SURVEY_CLOSED if status == Status.SURVEY else \
+                CLOSE_TRIGGERS.get(change["close_reason"] or "SYSTEM", Trigger.SYSTEM_CLOSE)
+            if can(status, trigger):
+                self._save(key, closed(state, trigger))
+                if change["close_reason"] != "CONSUMER":
+                    await self._notice(state, "closed", notices.closed)
+                return
+        elif change["dialog_type"] == "POST_SURVEY" and can(status, Trigger.SURVEY_OPENED):
+            self._save(key, moved(state, Trigger.SURVEY_OPENED, dialog_id=change["dialog_id"]))
+            await self._notice(state, "survey", notices.survey)
+            return
+        transferred = (change["skill_id"] != state["skill_id"]
+                       or (state["agent_id"] is not None and change["agent_id"] not in (None, state["agent_id"])))
+        if status == Status.OPEN and transferred and state["skill_id"] is not None:
+            self._save(key, moved(state, Trigger.TRANSFERRED, skill_id=change["skill_id"], agent_id=change["agent_id"]))
+            await self._notice(state, "transferred", notices.transferred)
+            return
+        self._save(key, state | {"skill_id": change["skill_id"], "agent_id": change["agent_id"] or state["agent_id"]})
+
+    async def _agent_receipt(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        if not self._route(state).capabilities.receipts or state["conversation_id"] is None:
+            return
+        message_ids = [state["published"][str(s)] for s in command["sequences"] if str(s) in state["published"]]
+        if message_ids:
+            status = "read" if command["accept_status"] == "READ" else "delivered"
+            await self._to_channel(state, f"{command['command_id']}:receipt", kind="RECEIPT",
+                                   receipt_status=status, receipt_message_ids=message_ids)
+
+    async def _notice(self, state: dict[str, Any], notice: str, text: str | None) -> None:
+        if text:
+            await self._to_channel(state, f"{state['conversation_id']}:{notice}:{state['change_ts']}", kind="NOTICE",
+                                   notice=notice, text=text)
+
+    async def _to_channel(self, state: dict[str, Any], message_id: str, **fields: Any) -> None:
+        message = {"message_id": message_id, "channel_id": state["channel_id"], "consumer_id": state["consumer_id"],
+                   "conversation_id": state["conversation_id"] or state["last_conversation_id"] or "",
+                   "created_at": now(), **fields}
+        key = consumer_key(state["channel_id"], state["consumer_id"])
+        await publish(self._topics.channel_outbound, key, OUTBOUND.encode(message))
