@@ -31,6 +31,7 @@ class StackConfig:
     channel_port: int = 8091
     account_id: str = "12345678"
     channel_id: str = "sandbox-sms"
+    skill_id: str = "1732549212"
     partitions: int = 4
     webhook_retry_interval_s: float = 30.0
     client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
@@ -153,7 +154,9 @@ class Stack:
             "account_id": c.account_id,
             "outbound_url": f"{c.channel_url}/v1/outbound/messages",
             "outbound_token": c.outbound_token,
-            "skill_id": "-1",
+            "skill_id": c.skill_id,
+            "campaign_id": "3614998912",
+            "engagement_id": "3615001112",
             "default_profile": {"language": "en-US"},
             "capabilities": {"receipts": True, "typing": True},
         }}

@@ -30,9 +30,10 @@ def create_app(settings: WorkerSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
     )
-    raw_schema: faust.Schema[str, bytes] = faust.Schema(key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    # Values are our Avro bytes. value_type=bytes makes Faust use the raw codec for the changelog too; with
+    # only a schema= argument, recovery would read the changelog as JSON and fail.
     tables = {
-        name: app.Table(name, default=None, schema=raw_schema, partitions=settings.partitions)
+        name: app.Table(name, default=None, key_type=str, value_type=bytes, partitions=settings.partitions)
         for name in catalogue.TABLES
     }
     topics = Topics.of(app)

@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulators.liveengage.files import FileStore
 from emulators.liveengage.store import Conversation, Store, conversation_notification, messaging_notification
 from emulators.liveengage.webhooks import WebhookDispatcher
 
@@ -50,9 +51,10 @@ def summary(conversation: Conversation) -> dict[str, Any]:
 
 
 class Console:
-    def __init__(self, store: Store, webhooks: WebhookDispatcher, subscription_id: str) -> None:
+    def __init__(self, store: Store, webhooks: WebhookDispatcher, files: FileStore, subscription_id: str) -> None:
         self.store = store
         self.webhooks = webhooks
+        self.files = files
         self.subscription_id = subscription_id
 
     def routes(self) -> list[Route]:
@@ -67,6 +69,8 @@ class Console:
                     methods=["POST"]) for name, action in actions.items()],
             Route("/sandbox/send-api/requests", self.send_api_requests),
             Route("/sandbox/webhooks/deliveries", self.deliveries),
+            Route("/sandbox/webhooks/redeliver", self.redeliver, methods=["POST"]),
+            Route("/sandbox/files", self.file),
         ]
 
     def _action(self, action: Action) -> Callable[[Request], Awaitable[JSONResponse]]:
@@ -197,4 +201,23 @@ class Console:
         return JSONResponse({"requests": log})
 
     async def deliveries(self, request: Request) -> JSONResponse:
-        return JSONResponse({"deliveries": self.webhooks.deliveries})
+        return JSONResponse({"deliveries": [{k: v for k, v in d.items() if k != "raw"}
+                                            for d in self.webhooks.deliveries]})
+
+    async def redeliver(self, request: Request) -> JSONResponse:
+        """``{"index"}``: deliver an earlier webhook again, byte for byte (a LiveEngage retry or duplicate)."""
+        try:
+            index = json.loads(await request.body()).get("index")
+        except (json.JSONDecodeError, AttributeError):
+            index = None
+        status = await self.webhooks.redeliver(index) if isinstance(index, int) else None
+        if status is None:
+            return JSONResponse({"error": "not_found", "detail": "no delivery with that index"}, status_code=404)
+        return JSONResponse({"status": status})
+
+    async def file(self, request: Request) -> Response:
+        """``?relative_path=``: a file in the sandbox's storage, as uploaded."""
+        data = self.files.files.get(request.query_params.get("relative_path", ""))
+        if data is None:
+            return JSONResponse({"error": "not_found", "detail": "no such file"}, status_code=404)
+        return Response(data, media_type="application/octet-stream")

@@ -159,9 +159,19 @@ class WebhookDispatcher:
             status: int | str = response.status_code
         except httpx.HTTPError as exc:
             status = exc.__class__.__name__
-        self.deliveries.append({"subscription": key, "url": endpoint.url, "attempt": attempt, "status": status,
-                                "at": now_ms(), "body": json.loads(body)})
+        self.deliveries.append({"index": len(self.deliveries), "subscription": key, "url": endpoint.url,
+                                "attempt": attempt, "status": status, "at": now_ms(), "body": json.loads(body),
+                                "raw": body.decode()})
         return status in (200, 201)
+
+    async def redeliver(self, index: int) -> int | str | None:
+        """Send an earlier delivery's exact bytes again, as LiveEngage does on a retry; return the answer."""
+        if not 0 <= index < len(self.deliveries):
+            return None
+        earlier = self.deliveries[index]
+        await self._attempt(earlier["subscription"], earlier["raw"].encode(), earlier["attempt"] + 1)
+        status: int | str = self.deliveries[-1]["status"]
+        return status
 
     async def _retry_later(self, key: str, body: bytes, attempt: int, emitted: float) -> None:
         await asyncio.sleep(self.retry_interval_s)

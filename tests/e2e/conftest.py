@@ -19,8 +19,10 @@ from devstack.broker import KafkaBroker
 from devstack.stack import Stack, StackConfig
 from schemas.codec import codec
 from schemas.topics import TopicSpec
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.e2e
+DEADLINE_S = 60.0
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +53,13 @@ class Sandboxes:
         return f"{self.config.channel_id}:{consumer}"
 
     def consumer_says(self, consumer: str, text: str, **extra: Any) -> dict[str, Any]:
+        return self.consumer_does(consumer, text=text, **extra)
+
+    def consumer_does(self, consumer: str, **body: Any) -> dict[str, Any]:
+        """The consumer acts through the channel sandbox (any type of the generic channel API)."""
         url = f"{self.config.channel_url}/sandbox/consumers/{consumer}/messages"
-        answer: dict[str, Any] = self.http.post(url, json={"text": text, **extra}).json()
+        answer: dict[str, Any] = self.http.post(url, json=body).json()
+        assert answer.get("bridge_status") == 202, answer
         return answer
 
     def send_api_requests(self, consumer: str) -> list[dict[str, Any]]:
@@ -60,10 +67,21 @@ class Sandboxes:
         return list(self.http.get(f"{self.config.liveengage_url}/sandbox/send-api/requests", params=params)
                     .json()["requests"])
 
-    def published_texts(self, consumer: str) -> list[str]:
-        return [r["payload"]["body"]["event"]["message"] for r in self.send_api_requests(consumer)
+    def published_events(self, consumer: str, event_type: str = "ContentEvent") -> list[dict[str, Any]]:
+        """The ``body`` of every PublishEvent of this type the sandbox received from the consumer, in order."""
+        return [r["payload"]["body"] for r in self.send_api_requests(consumer)
                 if r["endpoint"] == "send" and r["payload"]["type"] == "ms.PublishEvent"
-                and r["payload"]["body"]["event"]["type"] == "ContentEvent"]
+                and r["payload"]["body"]["event"]["type"] == event_type]
+
+    def published_texts(self, consumer: str) -> list[str]:
+        return [body["event"]["message"] for body in self.published_events(consumer)
+                if body["event"].get("contentType") == "text/plain"]
+
+    def conversation_requests(self, consumer: str, field: str) -> list[dict[str, Any]]:
+        """The conversationField of every cm.UpdateConversationField with this field, in order."""
+        return [r["payload"]["body"] for r in self.send_api_requests(consumer)
+                if r["endpoint"] == "send" and r["payload"]["type"] == "cm.UpdateConversationField"
+                and r["payload"]["body"]["conversationField"]["field"] == field]
 
     def conversations(self, consumer: str) -> list[dict[str, Any]]:
         params = {"ext_consumer_id": self.ext_consumer_id(consumer)}
@@ -71,11 +89,21 @@ class Sandboxes:
                     .json()["conversations"])
 
     def agent_says(self, conversation_id: str, text: str) -> dict[str, Any]:
-        url = f"{self.config.liveengage_url}/sandbox/conversations/{conversation_id}/agent/messages"
-        response = self.http.post(url, json={"text": text})
+        return self.agent(conversation_id, "messages", text=text)
+
+    def agent(self, conversation_id: str, action: str, **body: Any) -> dict[str, Any]:
+        """An agent action in the LiveEngage sandbox's console: messages, receipts, typing, transfer, close, ..."""
+        url = f"{self.config.liveengage_url}/sandbox/conversations/{conversation_id}/agent/{action}"
+        response = self.http.post(url, json=body)
         response.raise_for_status()
         answer: dict[str, Any] = response.json()
         return answer
+
+    def open_conversation(self, consumer: str, text: str = "Hello") -> str:
+        """The consumer writes; wait until the sandbox has the text; return the conversation id."""
+        self.consumer_says(consumer, text)
+        wait_until(lambda: text in self.published_texts(consumer), timeout=DEADLINE_S, what="the first text")
+        return str(self.conversations(consumer)[-1]["conversation_id"])
 
     def outbox(self, consumer: str) -> list[dict[str, Any]]:
         return list(self.http.get(f"{self.config.channel_url}/sandbox/outbox", params={"consumer_id": consumer})

@@ -59,10 +59,7 @@ def test_five_texts_from_one_consumer_arrive_in_order(sandboxes: Sandboxes, cons
 
 
 def test_agent_text_webhook_reaches_the_channel(sandboxes: Sandboxes, consumer: str) -> None:
-    sandboxes.consumer_says(consumer, "Hello?")
-    (conversation,) = wait_until(lambda: sandboxes.conversations(consumer), timeout=DEADLINE_S,
-                                 what="the conversation")
-    conversation_id = conversation["conversation_id"]
+    conversation_id = sandboxes.open_conversation(consumer, "Hello?")
     sandboxes.agent_says(conversation_id, "Hi! How can I help?")
 
     (delivered,) = wait_until(lambda: sandboxes.outbox(consumer), timeout=DEADLINE_S, what="the agent's text")
