@@ -35,7 +35,9 @@ class EmulatorConfig:
     app_jwt_ttl_s: int = 3600
     # The docs leave open whether in-body BAD_REQUEST answers come with HTTP 400 or 200.
     bad_request_status: int = 400
-    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # Separate keys: revoking AppJWTs (a new app_jwt_key) must leave ConsumerJWSs valid; they never expire.
+    app_jwt_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    jws_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
     @property
     def base_uri(self) -> str:
@@ -75,6 +77,11 @@ class LiveEngageApi:
         self.webhooks = webhooks
         self.files = files
         self.subscription_id = secrets.token_hex(16)
+        self.issued: dict[str, Any] = {"app_jwts": 0, "consumer_jws": {}}  # for the console: what was issued
+
+    def revoke_app_jwts(self) -> None:
+        """Every AppJWT issued so far becomes invalid (40102), as after an expiry; ConsumerJWSs stay valid."""
+        self.config.app_jwt_key = secrets.token_bytes(32)
 
     def routes(self) -> list[Route]:
         return [
@@ -115,14 +122,15 @@ class LiveEngageApi:
         issued = int(time.time())
         claims = {"aud": self.config.account_id, "azp": self.config.client_id, "scope": "msg.consumer",
                   "iss": "Sentinel", "iat": issued, "exp": issued + self.config.app_jwt_ttl_s}
-        token = jwt.sign(claims, self.config.signing_key, kid="appjwt-sandbox")
+        token = jwt.sign(claims, self.config.app_jwt_key, kid="appjwt-sandbox")
+        self.issued["app_jwts"] += 1
         return JSONResponse({"access_token": token, "token_type": "Bearer"})
 
     def _check_app_jwt(self, request: Request) -> None:
         header = request.headers.get("authorization")
         if not header:
             raise AuthError(40105)
-        claims = jwt.verify(header.removeprefix("Bearer ").strip(), self.config.signing_key)
+        claims = jwt.verify(header.removeprefix("Bearer ").strip(), self.config.app_jwt_key)
         if claims is None or claims.get("aud") != request.path_params["account"]:
             raise AuthError(40102)
         if claims.get("iss") != "Sentinel":
@@ -134,7 +142,7 @@ class LiveEngageApi:
         header = request.headers.get("x-lp-on-behalf")
         if not header:
             raise AuthError(40104)
-        claims = jwt.verify(header, self.config.signing_key)
+        claims = jwt.verify(header, self.config.jws_key)
         if claims is None or claims.get("account_id") != request.path_params["account"]:
             raise AuthError(40103)
         return claims
@@ -151,7 +159,8 @@ class LiveEngageApi:
             return JSONResponse({"error": "ext_consumer_id is required"}, status_code=400)
         account = self.config.account_id
         claims = {"account_id": account, "ext_consumer_id": ext_id, "lp_consumer_id": lp_consumer_id(account, ext_id)}
-        return JSONResponse({"token": jwt.sign(claims, self.config.signing_key, kid="jws-sandbox")}, status_code=201)
+        self.issued["consumer_jws"][ext_id] = self.issued["consumer_jws"].get(ext_id, 0) + 1
+        return JSONResponse({"token": jwt.sign(claims, self.config.jws_key, kid="jws-sandbox")}, status_code=201)
 
     def _bad_request(self, request_id: Any, message: str) -> dict[str, Any]:
         return {"code": "BAD_REQUEST", "body": {"msg": message}, "reqId": request_id}

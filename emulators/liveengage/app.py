@@ -32,7 +32,7 @@ def create_app(config: EmulatorConfig, *, admin_token: str, webhook_url: str | N
         webhooks.register_all(webhook_url, webhook_max_retries)
     files = FileStore(config.account_id)
     api = LiveEngageApi(config, store, webhooks, files)
-    console = Console(store, webhooks, files, api.subscription_id)
+    console = Console(store, webhooks, files, api)
 
     async def livez(request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive"})

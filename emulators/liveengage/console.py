@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulators.liveengage.api import LiveEngageApi
 from emulators.liveengage.files import FileStore
 from emulators.liveengage.store import Conversation, Store, conversation_notification, messaging_notification
 from emulators.liveengage.webhooks import WebhookDispatcher
@@ -51,7 +52,9 @@ def summary(conversation: Conversation) -> dict[str, Any]:
 
 
 class Console:
-    def __init__(self, store: Store, webhooks: WebhookDispatcher, files: FileStore, subscription_id: str) -> None:
+    def __init__(self, store: Store, webhooks: WebhookDispatcher, files: FileStore, api: LiveEngageApi) -> None:
+        self.api = api
+        subscription_id = api.subscription_id
         self.store = store
         self.webhooks = webhooks
         self.files = files
@@ -71,6 +74,8 @@ class Console:
             Route("/sandbox/webhooks/deliveries", self.deliveries),
             Route("/sandbox/webhooks/redeliver", self.redeliver, methods=["POST"]),
             Route("/sandbox/files", self.file),
+            Route("/sandbox/auth", self.auth, methods=["GET"]),
+            Route("/sandbox/auth/revoke", self.revoke, methods=["POST"]),
         ]
 
     def _action(self, action: Action) -> Callable[[Request], Awaitable[JSONResponse]]:
@@ -159,7 +164,8 @@ class Console:
         return JSONResponse({"skill_id": conversation.skill_id, "agent_id": conversation.agent_id})
 
     async def close(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
-        """``{"by": "AGENT"|"SYSTEM", "survey"?: true}``: close, or close the MAIN dialog and start a survey."""
+        """``{"by": "AGENT"|"SYSTEM", "survey"?: true, "notify"?: false}``: close, or close the MAIN dialog and
+        start a survey. ``notify: false`` loses the close notification, as a webhook that exhausted its retries."""
         by = body.get("by", "AGENT")
         if by not in ("AGENT", "SYSTEM") or conversation.state == "CLOSE":
             raise ConsoleError(400, "by must be AGENT or SYSTEM and the conversation must be open")
@@ -172,7 +178,8 @@ class Console:
                                          "message": SURVEY_QUESTION}, originator=SURVEY_BOT_ID, role="CONTROLLER")
             return JSONResponse({"survey_dialog_id": survey.dialog_id})
         self.store.close(conversation, by)
-        self._notify_change(conversation)
+        if body.get("notify", True):
+            self._notify_change(conversation)
         return JSONResponse({"state": conversation.state, "close_reason": conversation.close_reason})
 
     async def close_survey(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
@@ -214,6 +221,15 @@ class Console:
         if status is None:
             return JSONResponse({"error": "not_found", "detail": "no delivery with that index"}, status_code=404)
         return JSONResponse({"status": status})
+
+    async def auth(self, request: Request) -> JSONResponse:
+        """How many AppJWTs, and ConsumerJWSs per ext_consumer_id, the sandbox issued."""
+        return JSONResponse(self.api.issued)
+
+    async def revoke(self, request: Request) -> JSONResponse:
+        """Invalidate every AppJWT issued so far (the connector must renew on the 401 and retry)."""
+        self.api.revoke_app_jwts()
+        return JSONResponse({"revoked": True})
 
     async def file(self, request: Request) -> Response:
         """``?relative_path=``: a file in the sandbox's storage, as uploaded."""

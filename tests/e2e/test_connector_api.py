@@ -188,6 +188,44 @@ def test_12_private_notes_and_echoes_are_not_sent(sandboxes: Sandboxes, consumer
     assert [m["text"] for m in outbox_where(sandboxes, consumer, type="text")] == ["visible"]
 
 
+def test_14_conversation_closed_unseen_is_reopened_and_the_text_resent(sandboxes: Sandboxes, consumer: str) -> None:
+    first = sandboxes.open_conversation(consumer)
+    sandboxes.agent(first, "close", by="SYSTEM", notify=False)  # the connector never hears of this close
+    sandboxes.consumer_says(consumer, "are you there?")
+    wait_until(lambda: len(sandboxes.conversations(consumer)) == 2, timeout=DEADLINE_S, what="a new conversation")
+    old, new = sandboxes.conversations(consumer)
+    assert old["conversation_id"] == first
+    assert [e["event"]["message"] for e in new["dialogs"][0]["events"]] == ["are you there?"]
+    refused = [r for r in sandboxes.send_api_requests(consumer) if r["endpoint"] == "send"
+               and r["payload"]["body"].get("dialogId") == first
+               and r["payload"]["body"]["event"].get("message") == "are you there?"]
+    assert len(refused) == 1  # tried once in the closed one, then resent in the new one
+
+
+def test_15_app_jwt_cached_renewed_on_401_and_consumer_jws_cached(stack: Stack, sandboxes: Sandboxes,
+                                                                  consumer: str) -> None:
+    auth = f"{stack.config.liveengage_url}/sandbox/auth"
+    conversation_id = sandboxes.open_conversation(consumer, "one")
+    before = sandboxes.http.get(auth).json()
+    sandboxes.consumer_says(consumer, "two")
+    wait_until(lambda: "two" in sandboxes.published_texts(consumer), timeout=DEADLINE_S, what="the second text")
+    assert sandboxes.http.get(auth).json()["app_jwts"] == before["app_jwts"]  # cached, not fetched again
+
+    sandboxes.http.post(f"{auth}/revoke")  # every AppJWT issued so far now answers 401
+    sandboxes.consumer_says(consumer, "three")
+    wait_until(lambda: "three" in sandboxes.published_texts(consumer), timeout=DEADLINE_S, what="the third text")
+    assert sandboxes.http.get(auth).json()["app_jwts"] == before["app_jwts"] + 1  # renewed once, retried once
+    assert sandboxes.published_texts(consumer) == ["one", "two", "three"]
+
+    sandboxes.consumer_does(consumer, type="close")
+    sandboxes.consumer_says(consumer, "new conversation")
+    wait_until(lambda: "new conversation" in sandboxes.published_texts(consumer), timeout=DEADLINE_S,
+               what="the text of the resumed conversation")
+    assert len(sandboxes.conversations(consumer)) == 2
+    assert sandboxes.conversations(consumer)[0]["conversation_id"] == conversation_id
+    assert sandboxes.http.get(auth).json()["consumer_jws"][sandboxes.ext_consumer_id(consumer)] == 1
+
+
 def test_16_redelivered_webhook_reaches_the_channel_once(stack: Stack, sandboxes: Sandboxes, consumer: str) -> None:
     conversation_id = sandboxes.open_conversation(consumer)
     sandboxes.agent_says(conversation_id, "only once")
