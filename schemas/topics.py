@@ -24,8 +24,10 @@ LIVEENGAGE_COMMANDS = TopicSpec("lec.liveengage.commands", "LiveEngageCommand", 
 LIVEENGAGE_EVENTS = TopicSpec("lec.liveengage.events", "LiveEngageEvent", "conversation_id")
 CONVERSATION_ROUTES = TopicSpec("lec.conversation.routes", "ConversationRoute", "conversation_id")
 CHANNEL_OUTBOUND = TopicSpec("lec.channel.outbound", "ChannelOutbound", "channel_id:consumer_id")
+CONSUMER_IDENTITIES = TopicSpec("lec.consumer.identities", "ConsumerIdentity", "lp_consumer_id")
 
-SOURCES = (CHANNEL_INBOUND, LIVEENGAGE_COMMANDS, LIVEENGAGE_EVENTS, CONVERSATION_ROUTES, CHANNEL_OUTBOUND)
+SOURCES = (CHANNEL_INBOUND, LIVEENGAGE_COMMANDS, LIVEENGAGE_EVENTS, CONVERSATION_ROUTES, CHANNEL_OUTBOUND,
+           CONSUMER_IDENTITIES)
 ALL = SOURCES + tuple(topic.dead_letters for topic in SOURCES)
 
 # Worker state tables; Faust names their changelog topics "<app id>-<table>-changelog".
@@ -33,7 +35,8 @@ CONVERSATIONS_TABLE = "conversations"  # ConversationState by channel_id:consume
 ROUTES_TABLE = "conversation-routes"  # ConversationRoute by conversation id
 SEEN_EVENTS_TABLE = "seen-events"  # LiveEngage events already routed, by conversation_id|event_id
 CHOICES_TABLE = "offered-choices"  # OfferedChoices by channel_id:consumer_id
-TABLES = (CONVERSATIONS_TABLE, ROUTES_TABLE, SEEN_EVENTS_TABLE, CHOICES_TABLE)
+IDENTITIES_TABLE = "consumer-identities"  # ConsumerIdentity by lp_consumer_id
+TABLES = (CONVERSATIONS_TABLE, ROUTES_TABLE, SEEN_EVENTS_TABLE, CHOICES_TABLE, IDENTITIES_TABLE)
 
 
 def consumer_key(channel_id: str, consumer_id: str) -> str:

@@ -34,6 +34,7 @@ EVENT = codec("LiveEngageEvent")
 ROUTE = codec("ConversationRoute")
 OUTBOUND = codec("ChannelOutbound")
 COMMAND = codec("LiveEngageCommand")
+IDENTITY = codec("ConsumerIdentity")
 MESSAGING = "ms.MessagingEventNotification"
 TYPING_STATES = {"COMPOSING": True, "ACTIVE": False, "PAUSE": False}
 
@@ -136,7 +137,13 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, 
     async def dispatch(record: dict[str, Any]) -> None:
         if record["notification_type"] != MESSAGING:
             change = conversation_change(record)
-            if change is not None:
+            if change is None:
+                return
+            if routes.get(record["conversation_id"]) is None:
+                # Not routed (yet): the identity index forwards it once it knows the consumer, without
+                # holding up this conversation's partition (streams.identities).
+                await announce_unrouted(record, change)
+            else:
                 await to_consumer_side(record, "APPLY_CHANGE", change=change)
             return
         body = json.loads(record["change_json"]).get("event") or {}
@@ -152,6 +159,15 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, 
                                          "conversation_id": record["conversation_id"], "created_at": now()})
         elif (content := consumer_content(record)) is not None:
             await to_channel(await wait_for_route(record["conversation_id"]), content)
+
+    async def announce_unrouted(record: dict[str, Any], change: dict[str, Any]) -> None:
+        """A change of a conversation with no route (yet): let the identity index match its consumer."""
+        details = (json.loads(record["change_json"]).get("result") or {}).get("conversationDetails") or {}
+        consumers = [p.get("id") for p in details.get("participants") or [] if p.get("role") == "CONSUMER"]
+        if consumers and isinstance(consumers[0], str):
+            identity = {"lp_consumer_id": consumers[0], "account_id": record["account_id"], "channel_id": None,
+                        "consumer_id": None, "change": change}
+            await publish(topics.consumer_identities, consumers[0], IDENTITY.encode(identity))
 
     async def to_channel(route: dict[str, Any], content: dict[str, Any]) -> None:
         message = content | {"channel_id": route["channel_id"], "consumer_id": route["consumer_id"]}

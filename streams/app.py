@@ -6,7 +6,7 @@ import faust
 from mode import Service
 
 from schemas import topics as catalogue
-from streams import agent_flow, consumer_flow, http
+from streams import agent_flow, consumer_flow, http, identities
 from streams.channels import ChannelClient
 from streams.deadletters import DeadLetters
 from streams.liveengage import LiveEngageClient
@@ -48,8 +48,10 @@ def create_app(settings: WorkerSettings) -> faust.App:
     channels = ChannelClient(client, settings)
     choices = RecordTable(tables[catalogue.CHOICES_TABLE], "OfferedChoices")
     sender = ConversationSender(RecordTable(tables[catalogue.CONVERSATIONS_TABLE], "ConversationState"),
-                                LiveEngageClient(client, settings), channels, topics, settings)
+                                LiveEngageClient(client, settings), channels, topics, dead_letters, settings)
     consumer_flow.install(app, topics, sender, choices, dead_letters, settings)
+    identities.install(app, topics, RecordTable(tables[catalogue.IDENTITIES_TABLE], "ConsumerIdentity"),
+                       dead_letters)
     agent_flow.install(app, topics, RecordTable(tables[catalogue.ROUTES_TABLE], "ConversationRoute"),
                        SeenSet(tables[catalogue.SEEN_EVENTS_TABLE]), choices, dead_letters, channels, settings)
     return app

@@ -1,8 +1,10 @@
 """The conversation state machine of one consumer, as the worker's ``conversations`` table keeps it.
 
 The table is written only by ``send_to_liveengage``, which applies one consumer's commands in partition order:
-a command that arrives while a conversation is opening waits behind the opening in the partition, so nothing is
-lost or reordered. ``TRANSITIONS`` is the whole machine; the README's diagram is ``mermaid()`` of it.
+a command that arrives while a conversation is opening waits behind the opening in the partition. When
+LiveEngage answers that the consumer "already has open conversation" (one the connector did not open or lost
+track of), the texts and files are queued in the state, in order, until LiveEngage's notification of that
+conversation reaches the consumer (``ADOPTED``); then they are sent into it. Nothing is lost or reordered. ``TRANSITIONS`` is the whole machine; the README's diagram is ``mermaid()`` of it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ class Status(StrEnum):
 
 class Trigger(StrEnum):
     CONSUMER_MESSAGE = "consumer text or file"
+    QUEUED = "consumer text or file (queued)"
+    ADOPTED = "LiveEngage reports a conversation open"
     OPENED = "conversation opened"
-    ALREADY_OPEN = "already has open conversation (recovered)"
     OPEN_FAILED = "opening refused"
     FOUND_CLOSED = "Conversation is close (reopen, resend)"
     TRANSFERRED = "skill or agent changed"
@@ -37,8 +40,10 @@ class InvalidTransitionError(ValueError):
 
 TRANSITIONS: dict[tuple[Status, Trigger], Status] = {
     (Status.CLOSED, Trigger.CONSUMER_MESSAGE): Status.OPENING,
+    (Status.CLOSED, Trigger.ADOPTED): Status.OPEN,
+    (Status.OPENING, Trigger.QUEUED): Status.OPENING,
     (Status.OPENING, Trigger.OPENED): Status.OPEN,
-    (Status.OPENING, Trigger.ALREADY_OPEN): Status.OPEN,
+    (Status.OPENING, Trigger.ADOPTED): Status.OPEN,
     (Status.OPENING, Trigger.OPEN_FAILED): Status.CLOSED,
     (Status.OPEN, Trigger.CONSUMER_MESSAGE): Status.OPEN,
     (Status.OPEN, Trigger.TRANSFERRED): Status.OPEN,

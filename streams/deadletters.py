@@ -36,17 +36,23 @@ class DeadLetters:
 
     async def send(self, event: EventT[bytes], error: RecordError) -> None:
         message = event.message
+        key = message.key if isinstance(message.key, bytes) else None
+        value = message.value if isinstance(message.value, bytes) else None
+        await self.send_record(message.topic, key, value, error, partition=message.partition, offset=message.offset)
+
+    async def send_record(self, topic: str, key: bytes | None, value: bytes | None, error: RecordError, *,
+                          partition: int = -1, offset: int = -1) -> None:
+        """Dead-letter one record; partition and offset are -1 for a record that was held in worker state."""
         record = {
-            "source_topic": message.topic,
-            "partition": message.partition,
-            "offset": message.offset,
-            "key": message.key if isinstance(message.key, bytes) else None,
-            "value": message.value if isinstance(message.value, bytes) else None,
+            "source_topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key": key,
+            "value": value,
             "error_class": error.__class__.__name__,
             "reason": str(error)[:1000],
             "attempts": error.attempts,
             "failed_at": datetime.now(timezone.utc),
         }
-        logger.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition, message.offset,
-                       error.__class__.__name__)
-        await publish(self._topics[message.topic], message.key, self._codec.encode(record))
+        logger.warning("dead-lettering %s[%d]@%d: %s", topic, partition, offset, error.__class__.__name__)
+        await publish(self._topics[topic], key, self._codec.encode(record))

@@ -10,12 +10,14 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from schemas import topics as catalogue
 from schemas.codec import codec
 from schemas.topics import consumer_key
 from streams import requests
 from streams.channels import ChannelClient
 from streams.conversation import CLOSE_TRIGGERS, Status, Trigger, can, next_status
-from streams.errors import RemoteRejectedError, UnsupportedEventError
+from streams.deadletters import DeadLetters
+from streams.errors import RecordError, RemoteRejectedError, UnsupportedEventError
 from streams.liveengage import LiveEngageClient
 from streams.settings import ChannelRoute, WorkerSettings
 from streams.state import RecordTable
@@ -25,6 +27,11 @@ logger = logging.getLogger(__name__)
 
 ROUTE = codec("ConversationRoute")
 OUTBOUND = codec("ChannelOutbound")
+COMMAND = codec("LiveEngageCommand")
+IDENTITY = codec("ConsumerIdentity")
+QUEUEABLE = ("PUBLISH_TEXT", "PUBLISH_FILE")
+KNOWN_ACTIONS = ("PUBLISH_TEXT", "PUBLISH_FILE", "ACCEPT_STATUS", "CHAT_STATE", "CLOSE", "SUBMIT_SURVEY",
+                 "APPLY_CHANGE", "AGENT_RECEIPT")
 PUBLISHED_KEPT = 200  # recent consumer events remembered for the agent's receipts
 FILE_TYPES = {"image/jpeg": "JPEG", "image/jpg": "JPG", "image/png": "PNG", "image/gif": "GIF"}
 ALREADY_OPEN = "already has open conversation"
@@ -40,7 +47,8 @@ def new_state(command: dict[str, Any]) -> dict[str, Any]:
         "account_id": command["account_id"], "channel_id": command["channel_id"],
         "consumer_id": command["consumer_id"], "status": Status.CLOSED.value, "conversation_id": None,
         "dialog_id": None, "lp_consumer_id": None, "consumer_jws": None, "opened_at": None, "updated_at": now(),
-        "last_conversation_id": None, "skill_id": None, "agent_id": None, "change_ts": 0, "published": {},
+        "last_conversation_id": None, "skill_id": None, "agent_id": None, "change_ts": 0, "pending": [],
+        "published": {},
     }
 
 
@@ -54,10 +62,15 @@ def closed(state: dict[str, Any], trigger: Trigger) -> dict[str, Any]:
                  dialog_id=None, agent_id=None, published={})
 
 
+class Queued(Exception):
+    """Control flow: the command was queued in the state until LiveEngage's open conversation is known."""
+
+
 class ConversationSender:
     def __init__(self, table: RecordTable, liveengage: LiveEngageClient, channels: ChannelClient, topics: Topics,
-                 settings: WorkerSettings) -> None:
+                 dead_letters: DeadLetters, settings: WorkerSettings) -> None:
         self._table = table
+        self._dead_letters = dead_letters
         self._liveengage = liveengage
         self._channels = channels
         self._topics = topics
@@ -65,17 +78,30 @@ class ConversationSender:
 
     async def apply(self, key: str, command: dict[str, Any]) -> None:
         """Apply one command. Safe to retry after a retriable error: completed steps are in the state."""
+        if command["action"] not in KNOWN_ACTIONS:
+            raise UnsupportedEventError(f"command action {command['action']} is not supported")
+        state = self._table.get(key) or new_state(command)
+        if state["pending"] and command["action"] in QUEUEABLE and state["status"] != Status.OPENING:
+            await self._drain(key)  # left over from a drain that a restart interrupted
+            state = self._table.get(key) or state
+        if state["pending"] and command["action"] in QUEUEABLE:
+            self._queue(key, command, state)  # behind the texts already waiting, to keep their order
+            return
+        await self._run(key, command, state)
+
+    async def _run(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> bool:
+        """Carry out one command; False when it is (or stays) queued for LiveEngage's open conversation."""
         handlers = {
             "PUBLISH_TEXT": self._publish_text, "PUBLISH_FILE": self._publish_file,
             "ACCEPT_STATUS": self._accept_status, "CHAT_STATE": self._chat_state, "CLOSE": self._close,
             "SUBMIT_SURVEY": self._submit_survey, "APPLY_CHANGE": self._apply_change,
             "AGENT_RECEIPT": self._agent_receipt,
         }
-        handler = handlers.get(command["action"])
-        if handler is None:
-            raise UnsupportedEventError(f"command action {command['action']} is not supported")
-        state = self._table.get(key) or new_state(command)
-        await handler(key, command, state)
+        try:
+            await handlers[command["action"]](key, command, state)
+        except Queued:
+            return False
+        return True
 
     def _save(self, key: str, state: dict[str, Any]) -> dict[str, Any]:
         self._table.put(key, state)
@@ -124,29 +150,65 @@ class ConversationSender:
         if state["consumer_jws"] is None:
             token = await self._liveengage.consumer_token(account_id, key)
             state = self._save(key, state | {"consumer_jws": token.jws, "lp_consumer_id": token.lp_consumer_id})
+            await self._announce_identity(state)
         if state["status"] == Status.CLOSED:
             state = self._save(key, moved(state, Trigger.CONSUMER_MESSAGE))
         route = self._route(state)
         batch = requests.open_conversation(account_id, requests.sdes(command["profile"], route, key), route)
         try:
             conversation_id = await self._liveengage.open_conversation(account_id, state["consumer_jws"], batch)
-            trigger = Trigger.OPENED
         except RemoteRejectedError as exc:
-            known = state["conversation_id"] or state["last_conversation_id"]
-            if ALREADY_OPEN not in str(exc) or known is None:
-                if not exc.retriable:
-                    self._save(key, moved(state, Trigger.OPEN_FAILED))
-                raise
-            # LiveEngage keeps the consumer's conversation open: carry on in the one this connector last knew.
-            conversation_id, trigger = known, Trigger.ALREADY_OPEN
+            if ALREADY_OPEN in str(exc):
+                # LiveEngage holds a conversation open that this connector did not open or lost track of. The
+                # text waits in the state until that conversation's notification arrives (_apply_change).
+                self._queue(key, command, state)
+                await self._announce_identity(state)
+                raise Queued from exc
+            if not exc.retriable:
+                self._save(key, moved(state, Trigger.OPEN_FAILED))
+            raise
+        state = await self._opened(key, state, Trigger.OPENED, conversation_id, conversation_id, route.skill_id, None)
+        return state
+
+    async def _opened(self, key: str, state: dict[str, Any], trigger: Trigger, conversation_id: str,
+                      dialog_id: str, skill_id: str | None, agent_id: str | None) -> dict[str, Any]:
+        """Record the consumer's conversation and publish its route, so its agent events reach the channel."""
         opened = now()
-        state = self._save(key, moved(state, trigger, conversation_id=conversation_id, dialog_id=conversation_id,
-                                      opened_at=opened, published={}, agent_id=None, skill_id=route.skill_id))
-        logger.info("conversation %s on account %s: %s", conversation_id, account_id, trigger.value)
-        route_record = {"conversation_id": conversation_id, "account_id": account_id,
+        state = self._save(key, moved(state, trigger, conversation_id=conversation_id, dialog_id=dialog_id,
+                                      opened_at=opened, published={}, agent_id=agent_id, skill_id=skill_id))
+        logger.info("conversation %s on account %s: %s", conversation_id, state["account_id"], trigger.value)
+        route_record = {"conversation_id": conversation_id, "account_id": state["account_id"],
                         "channel_id": state["channel_id"], "consumer_id": state["consumer_id"], "opened_at": opened}
         await publish(self._topics.conversation_routes, conversation_id, ROUTE.encode(route_record))
         return state
+
+    def _queue(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        """Append the command to the queue, unless it is already in it (a queued command being retried)."""
+        if any(COMMAND.decode(raw)["command_id"] == command["command_id"] for raw in state["pending"]):
+            return
+        self._save(key, moved(state, Trigger.QUEUED) | {"pending": [*state["pending"], COMMAND.encode(command)]})
+
+    async def _announce_identity(self, state: dict[str, Any]) -> None:
+        """Tell the identity index who this LiveEngage consumer is, so that a conversation LiveEngage opened
+        (or kept open) for them without this connector is routed to them (``streams.identities``)."""
+        if state["lp_consumer_id"] is None:
+            return
+        identity = {"lp_consumer_id": state["lp_consumer_id"], "account_id": state["account_id"],
+                    "channel_id": state["channel_id"], "consumer_id": state["consumer_id"], "change": None}
+        await publish(self._topics.consumer_identities, state["lp_consumer_id"], IDENTITY.encode(identity))
+
+    async def _drain(self, key: str) -> None:
+        """Carry out the queued commands in order. One that fails is dead-lettered and the rest go on; when
+        LiveEngage still holds another conversation open, the queue stays as it is until its notification."""
+        while (state := self._table.get(key)) is not None and state["pending"]:
+            raw = state["pending"][0]
+            try:
+                if not await self._run(key, COMMAND.decode(raw), state):
+                    return
+            except RecordError as exc:
+                await self._dead_letters.send_record(catalogue.LIVEENGAGE_COMMANDS.name, key.encode(), raw, exc)
+            state = self._table.get(key) or state
+            self._save(key, state | {"pending": state["pending"][1:]})
 
     async def _send(self, state: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         return await self._liveengage.send(state["account_id"], state["consumer_jws"], request)
@@ -186,8 +248,11 @@ class ConversationSender:
     # Changes LiveEngage reported (agent or system close, survey, transfer), routed here by conversation.
     async def _apply_change(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
         change = command["change"]
-        if change["conversation_id"] != state["conversation_id"] or change["updated_at"] <= state["change_ts"]:
-            return  # another (older) conversation, or a notification older than one already applied
+        if change["conversation_id"] != state["conversation_id"]:
+            await self._other_conversation(key, change, state)
+            return
+        if change["updated_at"] <= state["change_ts"]:
+            return  # older than a notification already applied
         state = state | {"change_ts": change["updated_at"]}
         status, notices = state["status"], self._route(state).notices
         if change["state"] == "CLOSE":
@@ -209,6 +274,18 @@ class ConversationSender:
             await self._notice(state, "transferred", notices.transferred)
             return
         self._save(key, state | {"skill_id": change["skill_id"], "agent_id": change["agent_id"] or state["agent_id"]})
+
+    async def _other_conversation(self, key: str, change: dict[str, Any], state: dict[str, Any]) -> None:
+        """A conversation of this consumer that the connector did not open: adopt it when it is open and the
+        consumer has none (texts queued for it are sent now); retry opening when it closed while texts wait."""
+        if change["state"] == "OPEN" and can(state["status"], Trigger.ADOPTED):
+            conversation_id = change["conversation_id"]
+            state = await self._opened(key, state, Trigger.ADOPTED, conversation_id,
+                                       change["dialog_id"] or conversation_id, change["skill_id"], change["agent_id"])
+            self._save(key, state | {"change_ts": change["updated_at"]})
+            await self._drain(key)
+        elif change["state"] == "CLOSE" and state["status"] == Status.OPENING and state["pending"]:
+            await self._drain(key)  # the first queued text opens a conversation again
 
     async def _agent_receipt(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
         if not self._route(state).capabilities.receipts or state["conversation_id"] is None:

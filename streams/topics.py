@@ -29,6 +29,7 @@ class Topics:
     liveengage_events: TopicT
     conversation_routes: TopicT
     channel_outbound: TopicT
+    consumer_identities: TopicT
 
     @classmethod
     def of(cls, app: faust.App) -> Topics:
@@ -38,4 +39,5 @@ class Topics:
             liveengage_events=as_faust_topic(app, catalogue.LIVEENGAGE_EVENTS),
             conversation_routes=as_faust_topic(app, catalogue.CONVERSATION_ROUTES),
             channel_outbound=as_faust_topic(app, catalogue.CHANNEL_OUTBOUND),
+            consumer_identities=as_faust_topic(app, catalogue.CONSUMER_IDENTITIES),
         )

@@ -35,11 +35,20 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def agent_says(args: argparse.Namespace) -> int:
-    url = f"{args.url}/sandbox/conversations/{args.conversation}/agent/messages"
-    response = httpx.post(url, json={"text": args.text})
+def agent_action(url: str, conversation: str, action: str, body: dict[str, object]) -> int:
+    response = httpx.post(f"{url}/sandbox/conversations/{conversation}/agent/{action}", json=body)
     print(json.dumps(response.json(), indent=2))
     return 0 if response.is_success else 1
+
+
+def agent_says(args: argparse.Namespace) -> int:
+    return agent_action(args.url, args.conversation, "messages", {"text": args.text})
+
+
+def agent_does(args: argparse.Namespace) -> int:
+    """One console action with its JSON body, e.g. ``agent close --json '{"survey": true}'``."""
+    body = json.loads(args.json) if args.json else {}
+    return agent_action(args.url, args.conversation, args.action, body)
 
 
 def conversations(args: argparse.Namespace) -> int:
@@ -80,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     say.add_argument("--conversation", required=True)
     say.add_argument("text")
     say.set_defaults(handler=agent_says)
+    act = commands.add_parser("agent", help="any agent action: messages, receipts, typing, transfer, close, "
+                                            "survey/close (body as --json)")
+    act.add_argument("action", choices=["messages", "receipts", "typing", "transfer", "close", "survey/close"])
+    act.add_argument("--url", default=env("url", "http://127.0.0.1:8090"))
+    act.add_argument("--conversation", required=True)
+    act.add_argument("--json", help='the action\'s body, e.g. \'{"content": {...}}\' or \'{"skill_id": "42"}\'')
+    act.set_defaults(handler=agent_does)
     listing = commands.add_parser("conversations", help="list conversations and their texts")
     listing.add_argument("--url", default=env("url", "http://127.0.0.1:8090"))
     listing.add_argument("--consumer", help="only this ext_consumer_id")

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulators.liveengage.api import LiveEngageApi
+from emulators.liveengage.api import LiveEngageApi, lp_consumer_id
 from emulators.liveengage.files import FileStore
 from emulators.liveengage.store import Conversation, Store, conversation_notification, messaging_notification
 from emulators.liveengage.webhooks import WebhookDispatcher
@@ -75,6 +75,7 @@ class Console:
             Route("/sandbox/webhooks/redeliver", self.redeliver, methods=["POST"]),
             Route("/sandbox/files", self.file),
             Route("/sandbox/auth", self.auth, methods=["GET"]),
+            Route("/sandbox/consumers/conversations", self.open_for_consumer, methods=["POST"]),
             Route("/sandbox/auth/revoke", self.revoke, methods=["POST"]),
         ]
 
@@ -221,6 +222,26 @@ class Console:
         if status is None:
             return JSONResponse({"error": "not_found", "detail": "no delivery with that index"}, status_code=404)
         return JSONResponse({"status": status})
+
+    async def open_for_consumer(self, request: Request) -> JSONResponse:
+        """``{"ext_consumer_id", "skill_id"?}``: an agent starts (or resumes into) a conversation with a consumer,
+        as LiveEngage does for an agent's proactive or resumed conversation; the connector did not open it."""
+        try:
+            body = json.loads(await request.body())
+        except json.JSONDecodeError:
+            body = None
+        ext_id = body.get("ext_consumer_id") if isinstance(body, dict) else None
+        if not isinstance(ext_id, str) or not ext_id:
+            return JSONResponse({"error": "bad_request", "detail": "ext_consumer_id is required"}, status_code=400)
+        account = self.api.config.account_id
+        consumer_id = lp_consumer_id(account, ext_id)
+        if self.store.open_conversation_of(account, consumer_id) is not None:
+            return JSONResponse({"error": "conflict", "detail": "the consumer has an open conversation"},
+                                status_code=409)
+        conversation = self.store.create(account, consumer_id, ext_id, str(body.get("skill_id", "-1")), [], None)
+        conversation.agent_id = AGENT_ID
+        self._notify_change(conversation)
+        return JSONResponse({"conversation_id": conversation.conversation_id}, status_code=201)
 
     async def auth(self, request: Request) -> JSONResponse:
         """How many AppJWTs, and ConsumerJWSs per ext_consumer_id, the sandbox issued."""

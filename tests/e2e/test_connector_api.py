@@ -259,3 +259,41 @@ def test_17_registered_webhooks(stack: Stack, sandboxes: Sandboxes) -> None:
     assert all(w["endpoint"] == stack.config.webhook_url for k, w in webhooks.items() if k != "retry")
     # Every webhook the sandbox sent went to the registered URL.
     assert {d["url"] for d in sandboxes.webhook_deliveries()} <= {stack.config.webhook_url}
+
+
+def test_14_already_open_conversation_is_recovered_and_queued_texts_sent_in_order(
+        stack: Stack, sandboxes: Sandboxes, consumer: str) -> None:
+    """An agent opened a conversation with the consumer before they ever wrote: LiveEngage answers 'already has
+    open conversation'; the texts wait, in order, and go into that conversation once it is known."""
+    opened = sandboxes.http.post(f"{stack.config.liveengage_url}/sandbox/consumers/conversations",
+                                 json={"ext_consumer_id": sandboxes.ext_consumer_id(consumer)}).json()
+    conversation_id = opened["conversation_id"]
+    for text in ("first", "second", "third"):
+        sandboxes.consumer_says(consumer, text)
+    wait_until(lambda: len(sandboxes.published_texts(consumer)) >= 3, timeout=DEADLINE_S, what="three texts")
+    (conversation,) = sandboxes.conversations(consumer)
+    assert conversation["conversation_id"] == conversation_id
+    assert [e["event"]["message"] for e in conversation["dialogs"][0]["events"]] == ["first", "second", "third"]
+    refused = [r["payload"] for r in sandboxes.send_api_requests(consumer) if r["endpoint"] == "conversation"]
+    assert refused  # the connector tried to open one, and LiveEngage refused
+    sandboxes.agent_says(conversation_id, "I started this one")
+    wait_outbox(sandboxes, consumer, "the agent's text", text="I started this one")
+
+
+def test_11_agent_resumes_a_closed_conversation(stack: Stack, sandboxes: Sandboxes, consumer: str) -> None:
+    first = sandboxes.open_conversation(consumer)
+    sandboxes.agent(first, "close", by="AGENT")
+    wait_outbox(sandboxes, consumer, "the closed notice", notice="closed")
+    resumed = sandboxes.http.post(f"{stack.config.liveengage_url}/sandbox/consumers/conversations",
+                                  json={"ext_consumer_id": sandboxes.ext_consumer_id(consumer)}).json()
+    sandboxes.agent_says(resumed["conversation_id"], "Following up on your parcel")
+    wait_outbox(sandboxes, consumer, "the resumed conversation's text", text="Following up on your parcel")
+    sandboxes.consumer_says(consumer, "thanks!")
+
+    def reply_in_resumed() -> bool:
+        conversations = sandboxes.conversations(consumer)
+        return len(conversations) == 2 and any(e["event"].get("message") == "thanks!"
+                                               for e in conversations[1]["dialogs"][0]["events"])
+
+    wait_until(reply_in_resumed, timeout=DEADLINE_S, what="the reply in the resumed conversation")
+    assert [c["conversation_id"] for c in sandboxes.conversations(consumer)] == [first, resumed["conversation_id"]]

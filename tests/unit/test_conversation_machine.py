@@ -14,7 +14,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 @pytest.mark.parametrize(("status", "trigger", "expected"), [
     (Status.CLOSED, Trigger.CONSUMER_MESSAGE, Status.OPENING),
     (Status.OPENING, Trigger.OPENED, Status.OPEN),
-    (Status.OPENING, Trigger.ALREADY_OPEN, Status.OPEN),
+    (Status.OPENING, Trigger.ADOPTED, Status.OPEN),
+    (Status.OPENING, Trigger.QUEUED, Status.OPENING),
+    (Status.CLOSED, Trigger.ADOPTED, Status.OPEN),
     (Status.OPENING, Trigger.OPEN_FAILED, Status.CLOSED),
     (Status.OPEN, Trigger.FOUND_CLOSED, Status.OPENING),
     (Status.OPEN, Trigger.TRANSFERRED, Status.OPEN),
