@@ -26,7 +26,7 @@ class LiveEngageApp(BaseModel):
 
 
 class BridgeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LEC_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LEC_", extra="ignore", env_parse_none_str="null")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     produce_timeout_s: float = Field(5.0, gt=0, description="longest wait for Kafka's acknowledgement before 503")

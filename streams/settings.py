@@ -62,7 +62,7 @@ class LiveEngageCredentials(BaseModel):
 
 
 class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LEC_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LEC_", extra="ignore", env_parse_none_str="null")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     app_id: str = Field("lec-worker", description="Faust app id: names the consumer group and changelog topics")

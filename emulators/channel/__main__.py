@@ -38,7 +38,8 @@ def consumer_says(args: argparse.Namespace) -> int:
 def outbox(args: argparse.Namespace) -> int:
     params = {"consumer_id": args.consumer} if args.consumer else {}
     for message in httpx.get(f"{args.url}/sandbox/outbox", params=params).json()["messages"]:
-        print(f"{message['consumer_id']}  <- {json.dumps(message['text'], ensure_ascii=False)}")
+        shown = {key: message[key] for key in ("text", "typing", "receipt", "notice", "choices") if key in message}
+        print(f"{message['consumer_id']}  <- {message.get('type', 'text'):7} {json.dumps(shown, ensure_ascii=False)}")
     return 0
 
 
