@@ -189,3 +189,44 @@ async def test_webhook_form_content_type_is_415(webhook_settings: WebhookBridgeS
         response = await client.post("/v1/liveengage/webhooks", content=NOTIFICATION, headers=headers)
     assert response.status_code == 415
     assert producer.published == []
+
+
+@pytest.mark.parametrize(("fields", "kind", "record_fields"), [
+    ({"type": "file", "file": {"url": "https://gw/f/1", "content_type": "image/png"}}, "FILE",
+     {"file": {"url": "https://gw/f/1", "content_type": "image/png", "caption": None}}),
+    ({"type": "receipt", "receipt": {"status": "read", "message_ids": ["c:1"]}}, "RECEIPT",
+     {"receipt_status": "read", "receipt_message_ids": ["c:1"]}),
+    ({"type": "typing", "typing": {"state": "composing"}}, "CHAT_STATE", {"chat_state": "composing"}),
+    ({"type": "close"}, "CLOSE", {}),
+    ({"type": "survey", "survey": {"csat": 5, "fcr": False}}, "SURVEY", {"csat_rate": 5, "fcr": False}),
+])
+async def test_each_channel_event_type_is_published(channel_settings: ChannelBridgeSettings, fields: dict[str, Any],
+                                                    kind: str, record_fields: dict[str, Any]) -> None:
+    producer = RecordingProducer()
+    body = {"message_id": "m-1", "consumer_id": "+4917", "timestamp": 1717430400000} | fields
+    async with client_for(channel_app(channel_settings), producer) as client:
+        response = await post_inbound(client, json.dumps(body).encode())
+    assert response.status_code == 202
+    ((_, [(_, record)]),) = producer.published
+    assert record["kind"] == kind and record["text"] is None
+    assert {k: record[k] for k in record_fields} == record_fields
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"type": "file"}, "body"),
+    ({"type": "file", "file": {"url": "ftp://x", "content_type": "image/png"}}, "file.url"),
+    ({"type": "file", "file": {"url": "https://x", "content_type": "application/pdf"}}, "file.content_type"),
+    ({"type": "receipt", "receipt": {"status": "seen", "message_ids": ["a"]}}, "receipt.status"),
+    ({"type": "typing", "typing": {"state": "dancing"}}, "typing.state"),
+    ({"type": "survey", "survey": {"csat": 9}}, "survey.csat"),
+    ({"type": "video"}, "type"),
+])
+async def test_channel_event_types_need_their_fields(channel_settings: ChannelBridgeSettings,
+                                                     fields: dict[str, Any], field: str) -> None:
+    producer = RecordingProducer()
+    body = {"message_id": "m-1", "consumer_id": "+4917", "timestamp": 1717430400000} | fields
+    async with client_for(channel_app(channel_settings), producer) as client:
+        response = await post_inbound(client, json.dumps(body).encode())
+    assert response.status_code == 400
+    assert field in [f["field"] for f in response.json()["fields"]]
+    assert producer.published == []
