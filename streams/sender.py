@@ -282,6 +282,8 @@ class ConversationSender:
             conversation_id = change["conversation_id"]
             state = await self._opened(key, state, Trigger.ADOPTED, conversation_id,
                                        change["dialog_id"] or conversation_id, change["skill_id"], change["agent_id"])
+            if change["dialog_type"] == "POST_SURVEY":
+                state = moved(state, Trigger.SURVEY_OPENED)
             self._save(key, state | {"change_ts": change["updated_at"]})
             await self._drain(key)
         elif change["state"] == "CLOSE" and state["status"] == Status.OPENING and state["pending"]:
