@@ -34,6 +34,7 @@ class StackConfig:
     skill_id: str = "1732549212"
     partitions: int = 4
     webhook_retry_interval_s: float = 30.0
+    retry_delays_s: list[float] = field(default_factory=lambda: [5, 10, 15, 120, 240, 480])
     client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
@@ -172,6 +173,7 @@ class Stack:
             "LEC_PARTITIONS": str(c.partitions),
             "LEC_DATA_DIR": str(self.run_dir / "worker"),
             "LEC_RETRY_BASE_DELAY_S": "0.2",
+            "LEC_RETRY_DELAYS_S": json.dumps(self.config.retry_delays_s),
         }
 
     def _add(self, name: str, args: list[str], env: dict[str, str]) -> ManagedProcess:

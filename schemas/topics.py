@@ -25,9 +25,10 @@ LIVEENGAGE_EVENTS = TopicSpec("lec.liveengage.events", "LiveEngageEvent", "conve
 CONVERSATION_ROUTES = TopicSpec("lec.conversation.routes", "ConversationRoute", "conversation_id")
 CHANNEL_OUTBOUND = TopicSpec("lec.channel.outbound", "ChannelOutbound", "channel_id:consumer_id")
 CONSUMER_IDENTITIES = TopicSpec("lec.consumer.identities", "ConsumerIdentity", "lp_consumer_id")
+LIVEENGAGE_RETRIES = TopicSpec("lec.liveengage.retries", "LiveEngageCommand", "channel_id:consumer_id")
 
 SOURCES = (CHANNEL_INBOUND, LIVEENGAGE_COMMANDS, LIVEENGAGE_EVENTS, CONVERSATION_ROUTES, CHANNEL_OUTBOUND,
-           CONSUMER_IDENTITIES)
+           CONSUMER_IDENTITIES, LIVEENGAGE_RETRIES)
 ALL = SOURCES + tuple(topic.dead_letters for topic in SOURCES)
 
 # Worker state tables; Faust names their changelog topics "<app id>-<table>-changelog".

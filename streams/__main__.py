@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import functools
 import logging
 import sys
+from collections.abc import Callable
 
 import faust
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from streams import http, registration
+from streams import deadletter_tool, http, registration
 from streams.app import create_app
 from streams.errors import StreamsError
 from streams.liveengage import LiveEngageClient
@@ -20,7 +23,8 @@ from streams.settings import WorkerSettings
 
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: Kubernetes shows why the process stopped
 BROKER_ERROR_EXIT = 69  # EX_UNAVAILABLE
-USAGE = "usage: python -m streams [worker | register-webhooks]"
+USAGE = ("usage: python -m streams [worker | register-webhooks | dead-letters list [--source TOPIC] | "
+         "dead-letters replay --source TOPIC]")
 
 
 def run_worker(settings: WorkerSettings) -> int:
@@ -48,11 +52,35 @@ def register_webhooks(settings: WorkerSettings) -> int:
     return 0
 
 
+def dead_letters(settings: WorkerSettings, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streams dead-letters")
+    parser.add_argument("action", choices=["list", "replay"])
+    parser.add_argument("--source", help="the source topic, e.g. lec.channel.inbound")
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "list":
+            print(asyncio.run(deadletter_tool.list_letters(settings.kafka_bootstrap, settings.partitions,
+                                                           args.source)))
+            return 0
+        if not args.source:
+            parser.error("replay needs --source")
+        count = asyncio.run(deadletter_tool.replay(settings.kafka_bootstrap, settings.partitions, args.source,
+                                                   settings.app_id))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"replayed {count} dead letters to {args.source}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request is noise at volume
     command = argv[0] if argv else "worker"
-    commands = {"worker": run_worker, "register-webhooks": register_webhooks}
+    commands: dict[str, Callable[[WorkerSettings], int]] = {
+        "worker": run_worker, "register-webhooks": register_webhooks,
+        "dead-letters": functools.partial(dead_letters, argv=argv[1:]),
+    }
     if command not in commands:
         print(USAGE, file=sys.stderr)
         return 2

@@ -2,12 +2,14 @@
 
 ``plan_consumer_events`` turns each ChannelInbound record into a LiveEngageCommand (a translation that reads
 only the choices last offered to the consumer). ``send_to_liveengage`` applies commands, including the changes
-LiveEngage reported for the consumer's conversation, through ``streams.sender``. Both are keyed by
-channel_id:consumer_id, so one consumer's events are handled one at a time, in order.
+LiveEngage reported for the consumer's conversation, through ``streams.sender``. ``schedule_retries`` holds the
+commands that met a LiveEngage outage until their retry is due. All are keyed by channel_id:consumer_id, so
+one consumer's events are handled one at a time, in order, and an outage for one consumer holds up no other.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,7 +20,6 @@ from schemas.codec import codec
 from streams.deadletters import DeadLetters
 from streams.errors import UnknownChannelError
 from streams.records import decode, key_of
-from streams.retry import with_retries
 from streams.sender import ConversationSender
 from streams.settings import WorkerSettings
 from streams.state import RecordTable
@@ -86,6 +87,17 @@ def install(app: faust.App, topics: Topics, sender: ConversationSender, choices:
         await dead_letters.consume(stream, carry_out)
 
     async def carry_out(event: EventT[bytes]) -> None:
-        key, command = key_of(event), decode(COMMAND, event)
-        await with_retries(lambda: sender.apply(key, command), attempts=settings.send_attempts,
-                           base_delay_s=settings.retry_base_delay_s, what="Send API call")
+        await sender.apply(key_of(event), decode(COMMAND, event))
+
+    @app.agent(topics.liveengage_retries, name="schedule_retries")
+    async def schedule_retries(stream: StreamT[bytes]) -> None:
+        """Hold commands that met a LiveEngage outage until their retry is due, then send them back."""
+        await dead_letters.consume(stream, release_when_due)
+
+    async def release_when_due(event: EventT[bytes]) -> None:
+        command = decode(COMMAND, event)
+        # Retries of one partition leave in order; a later one never overtakes an earlier one of its consumer.
+        wait = (command["due_at"] - datetime.now(timezone.utc)).total_seconds() if command["due_at"] else 0.0
+        if wait > 0:
+            await asyncio.sleep(wait)
+        await publish(topics.liveengage_commands, key_of(event), COMMAND.encode(command))

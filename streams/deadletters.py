@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import EventT, StreamT
 
 from schemas import topics as catalogue
 from schemas.codec import codec
-from streams.errors import RecordError
+
+from streams.errors import RecordError, UnexpectedError
 from streams.topics import as_faust_topic, publish
 
 logger = logging.getLogger(__name__)
+KAFKA_FAILURE_EXIT = 70
 
 
 class DeadLetters:
@@ -25,14 +29,30 @@ class DeadLetters:
         self._codec = codec("DeadLetter")
 
     async def consume(self, stream: StreamT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
-        """Run ``handle`` on every event of ``stream`` in order; an event whose handling raised ``RecordError``
-        is dead-lettered and the loop goes on. Any other exception escapes and crashes the agent: a bug, not data.
+        """Run ``handle`` on every event of ``stream`` in order, and never let Faust ack an event silently.
+
+        An event whose handling raised ``RecordError`` (bad data, a refusal) is dead-lettered and the loop goes
+        on. A bug (any other exception) is logged with its traceback and dead-lettered too, so the record can be
+        replayed once fixed. When Kafka itself fails (publishing a result or the dead letter), the process
+        exits at once without committing, so the event is consumed again after the restart.
         """
         async for event in stream.events():
             try:
-                await handle(event)
-            except RecordError as exc:
-                await self.send(event, exc)
+                try:
+                    await handle(event)
+                except RecordError as exc:
+                    await self.send(event, exc)
+                except KafkaError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a bug must not lose the record
+                    logger.exception("unexpected error on %s[%d]@%d", event.message.topic, event.message.partition,
+                                     event.message.offset)
+                    await self.send(event, UnexpectedError(f"{exc.__class__.__name__}: {exc}"))
+            except KafkaError as exc:
+                logger.critical("Kafka failed while handling %s[%d]@%d (%s): exiting without committing it",
+                                event.message.topic, event.message.partition, event.message.offset,
+                                exc.__class__.__name__)
+                os._exit(KAFKA_FAILURE_EXIT)
 
     async def send(self, event: EventT[bytes], error: RecordError) -> None:
         message = event.message
@@ -55,4 +75,8 @@ class DeadLetters:
             "failed_at": datetime.now(timezone.utc),
         }
         logger.warning("dead-lettering %s[%d]@%d: %s", topic, partition, offset, error.__class__.__name__)
-        await publish(self._topics[topic], key, self._codec.encode(record))
+        headers = {"dlq.source.topic": topic, "dlq.source.partition": str(partition),
+                   "dlq.source.offset": str(offset), "dlq.error.class": error.__class__.__name__,
+                   "dlq.reason": str(record["reason"]), "dlq.attempts": str(error.attempts)}
+        await publish(self._topics[topic], key, self._codec.encode(record),
+                      headers={name: value.encode() for name, value in headers.items()})

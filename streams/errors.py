@@ -7,8 +7,9 @@
     │   ├── UnknownConversationError      an agent event of a conversation this connector never opened
     │   ├── UnsupportedEventError         a kind of event this version cannot carry out
     │   ├── RemoteRejectedError           LiveEngage or the channel answered 4xx: retrying would not help
-    │   └── RemoteUnavailableError        5xx, 429, timeout or connection error (retriable=True)
-    └── (anything else crashes the agent loudly: a bug, not bad data)
+    │   ├── RemoteUnavailableError        5xx, 429, timeout or connection error (retriable=True)
+    │   └── UnexpectedError               a bug met this record: logged with its traceback, kept for replay
+    └── (Kafka failing while a record is handled exits the worker without committing: see DeadLetters)
 """
 
 from __future__ import annotations
@@ -48,3 +49,11 @@ class RemoteRejectedError(RecordError):
 
 class RemoteUnavailableError(RecordError):
     retriable = True
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class UnexpectedError(RecordError):
+    pass

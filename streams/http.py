@@ -33,7 +33,7 @@ def raise_for_status(response: httpx.Response, *, what: str) -> None:
     if status < 400:
         return
     if status == 429 or status >= 500:
-        raise RemoteUnavailableError(f"{what}: HTTP {status}")
+        raise RemoteUnavailableError(f"{what}: HTTP {status}", retry_after_s=retry_after(response))
     raise RemoteRejectedError(f"{what}: HTTP {status}", status=status)
 
 
@@ -43,3 +43,9 @@ def json_body(response: httpx.Response, *, what: str) -> Any:
         return response.json()
     except ValueError as exc:
         raise RemoteRejectedError(f"{what}: answer is not JSON", status=response.status_code) from exc
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The answer's ``Retry-After`` in seconds (the delta-seconds form; an HTTP date is ignored)."""
+    value = response.headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else None

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 DOMAIN_TTL_S = 600.0
 APP_JWT_EARLY_RENEWAL_S = 300.0
+MIN_THROTTLE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class LiveEngageClient:
         self._domains: dict[str, _Cached] = {}
         self._app_jwts: dict[str, _Cached] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._throttled_until: dict[str, float] = {}
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
@@ -167,11 +169,19 @@ class LiveEngageClient:
         return http.json_body(response, what=what)
 
     async def _with_app_jwt(self, account_id: str, post: Callable[[str], Any]) -> httpx.Response:
-        """Call ``post`` with the cached AppJWT; on 401 renew it and call once more."""
+        """Call ``post`` with the cached AppJWT; on 401 renew it and call once more. After a 429, every call
+        for that account waits out its Retry-After (at least 1 s, as LiveEngage asks) first."""
+        wait = self._throttled_until.get(account_id, 0.0) - self._clock()
+        if wait > 0:
+            await asyncio.sleep(wait)
         response: httpx.Response = await post(await self.app_jwt(account_id))
         if response.status_code == 401:
             logger.info("LiveEngage answered 401 for account %s; renewing the AppJWT", account_id)
             response = await post(await self.app_jwt(account_id, renew=True))
+        if response.status_code == 429:
+            pause = max(http.retry_after(response) or 0.0, MIN_THROTTLE_S)
+            self._throttled_until[account_id] = self._clock() + pause
+            logger.warning("LiveEngage throttled account %s; pausing its calls for %.1fs", account_id, pause)
         return response
 
 

@@ -7,7 +7,7 @@ machine in ``streams.conversation`` sees one consumer's events one at a time.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from schemas import topics as catalogue
@@ -17,7 +17,7 @@ from streams import requests
 from streams.channels import ChannelClient
 from streams.conversation import CLOSE_TRIGGERS, Status, Trigger, can, next_status
 from streams.deadletters import DeadLetters
-from streams.errors import RecordError, RemoteRejectedError, UnsupportedEventError
+from streams.errors import RecordError, RemoteRejectedError, RemoteUnavailableError, UnsupportedEventError
 from streams.liveengage import LiveEngageClient
 from streams.settings import ChannelRoute, WorkerSettings
 from streams.state import RecordTable
@@ -30,6 +30,7 @@ OUTBOUND = codec("ChannelOutbound")
 COMMAND = codec("LiveEngageCommand")
 IDENTITY = codec("ConsumerIdentity")
 QUEUEABLE = ("PUBLISH_TEXT", "PUBLISH_FILE")
+LIVEENGAGE_ACTIONS = ("PUBLISH_TEXT", "PUBLISH_FILE", "ACCEPT_STATUS", "CHAT_STATE", "CLOSE", "SUBMIT_SURVEY")
 KNOWN_ACTIONS = ("PUBLISH_TEXT", "PUBLISH_FILE", "ACCEPT_STATUS", "CHAT_STATE", "CLOSE", "SUBMIT_SURVEY",
                  "APPLY_CHANGE", "AGENT_RECEIPT")
 PUBLISHED_KEPT = 200  # recent consumer events remembered for the agent's receipts
@@ -48,7 +49,7 @@ def new_state(command: dict[str, Any]) -> dict[str, Any]:
         "consumer_id": command["consumer_id"], "status": Status.CLOSED.value, "conversation_id": None,
         "dialog_id": None, "lp_consumer_id": None, "consumer_jws": None, "opened_at": None, "updated_at": now(),
         "last_conversation_id": None, "skill_id": None, "agent_id": None, "change_ts": 0, "pending": [],
-        "published": {},
+        "retrying": False, "published": {},
     }
 
 
@@ -77,17 +78,73 @@ class ConversationSender:
         self._settings = settings
 
     async def apply(self, key: str, command: dict[str, Any]) -> None:
-        """Apply one command. Safe to retry after a retriable error: completed steps are in the state."""
+        """Apply one command. A LiveEngage outage does not block other consumers: the command waits in the
+        state, a retry is scheduled (``schedule_retries``), and this consumer's later commands queue behind it.
+
+        Raises:
+            RecordError: the command cannot be carried out (dead-letter it); for a retried command, after the
+                last retry. Completed steps are in the state, so applying the same command again is safe.
+        """
         if command["action"] not in KNOWN_ACTIONS:
             raise UnsupportedEventError(f"command action {command['action']} is not supported")
         state = self._table.get(key) or new_state(command)
+        if command["attempt"] > 0:
+            await self._retry(key, command, state)
+            return
+        if state["retrying"] and command["action"] in LIVEENGAGE_ACTIONS:
+            self._save(key, state | {"pending": [*state["pending"], COMMAND.encode(command)]})
+            return
         if state["pending"] and command["action"] in QUEUEABLE and state["status"] != Status.OPENING:
             await self._drain(key)  # left over from a drain that a restart interrupted
             state = self._table.get(key) or state
         if state["pending"] and command["action"] in QUEUEABLE:
             self._queue(key, command, state)  # behind the texts already waiting, to keep their order
             return
-        await self._run(key, command, state)
+        await self._attempt(key, command, state)
+
+    async def _attempt(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> bool:
+        """Carry out one command; False when it now waits (queued for a conversation, or for its retry)."""
+        try:
+            return await self._run(key, command, state)
+        except RemoteUnavailableError as exc:
+            return await self._schedule_retry(key, command, exc)
+
+    async def _schedule_retry(self, key: str, command: dict[str, Any], exc: RemoteUnavailableError) -> bool:
+        retry = command["attempt"] + 1
+        delays = self._settings.retry_delays_s
+        if retry > len(delays):
+            exc.attempts = retry
+            await self._give_up(key)
+            raise exc
+        delay = max(delays[retry - 1], exc.retry_after_s or 0.0)
+        state = self._table.get(key) or new_state(command)
+        waiting = [COMMAND.decode(raw)["command_id"] for raw in state["pending"][:1]]
+        pending = state["pending"] if waiting == [command["command_id"]] else [COMMAND.encode(command),
+                                                                                *state["pending"]]
+        self._save(key, state | {"pending": pending, "retrying": True})
+        due = now() + timedelta(seconds=delay)
+        logger.warning("LiveEngage unavailable for a command (%s); retry %d of %d in %.1fs",
+                       exc.__class__.__name__, retry, len(delays), delay)
+        await publish(self._topics.liveengage_retries, key,
+                      COMMAND.encode(command | {"attempt": retry, "due_at": due}))
+        return False
+
+    async def _retry(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        """A scheduled retry: carry out the waiting command, then the commands queued behind it."""
+        head = [COMMAND.decode(raw)["command_id"] for raw in state["pending"][:1]]
+        if not state["retrying"] or head != [command["command_id"]]:
+            return  # a retry already done (redelivered), or overtaken by a replay
+        if await self._attempt(key, command, state | {"pending": state["pending"]}):
+            state = self._table.get(key) or state
+            self._save(key, state | {"pending": state["pending"][1:], "retrying": False})
+            await self._drain(key)
+
+    async def _give_up(self, key: str) -> None:
+        """The waiting command failed for good: it leaves the queue (the caller dead-letters it), the rest go."""
+        state = self._table.get(key)
+        if state is not None and state["retrying"]:
+            self._save(key, state | {"pending": state["pending"][1:], "retrying": False})
+            await self._drain(key)
 
     async def _run(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> bool:
         """Carry out one command; False when it is (or stays) queued for LiveEngage's open conversation."""
@@ -199,11 +256,11 @@ class ConversationSender:
 
     async def _drain(self, key: str) -> None:
         """Carry out the queued commands in order. One that fails is dead-lettered and the rest go on; when
-        LiveEngage still holds another conversation open, the queue stays as it is until its notification."""
-        while (state := self._table.get(key)) is not None and state["pending"]:
+        LiveEngage still holds another conversation open, or is unavailable, the queue waits."""
+        while (state := self._table.get(key)) is not None and state["pending"] and not state["retrying"]:
             raw = state["pending"][0]
             try:
-                if not await self._run(key, COMMAND.decode(raw), state):
+                if not await self._attempt(key, COMMAND.decode(raw), state):
                     return
             except RecordError as exc:
                 await self._dead_letters.send_record(catalogue.LIVEENGAGE_COMMANDS.name, key.encode(), raw, exc)

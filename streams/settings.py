@@ -76,8 +76,11 @@ class WorkerSettings(BaseSettings):
     liveengage_accounts: dict[str, LiveEngageCredentials]
     channels: dict[str, ChannelRoute]
     http_timeout_s: float = Field(10.0, gt=0)
-    send_attempts: int = Field(4, ge=1, description="tries of a retriable outbound call before it dead-letters")
-    retry_base_delay_s: float = Field(0.5, ge=0)
+    send_attempts: int = Field(4, ge=1, description="tries of a channel delivery before it dead-letters")
+    retry_base_delay_s: float = Field(0.5, ge=0, description="first backoff of channel deliveries, then doubled")
+    # LiveEngage's advice: after a 5xx retry after 5, 10 and 15 s, then back off longer (2, 4, 8 min).
+    retry_delays_s: list[float] = Field(default=[5, 10, 15, 120, 240, 480], min_length=1,
+                                        description="waits before each Send API retry; then it dead-letters")
     route_wait_s: float = Field(5.0, ge=0, description="how long an agent event waits for its conversation's route")
     public_webhook_url: str | None = Field(default=None, description="the webhook bridge's URL as LiveEngage "
                                                                     "reaches it; register-webhooks registers it")

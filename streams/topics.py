@@ -12,9 +12,10 @@ from schemas import topics as catalogue
 from schemas.topics import TopicSpec
 
 
-async def publish(topic: TopicT, key: str | bytes | None, value: bytes) -> None:
+async def publish(topic: TopicT, key: str | bytes | None, value: bytes,
+                  headers: dict[str, bytes] | None = None) -> None:
     """Send one record now and return once Kafka acknowledged it (before the source offset can be committed)."""
-    sent = await topic.send(key=key, value=value, force=True)
+    sent = await topic.send(key=key, value=value, headers=headers, force=True)
     await sent
 
 
@@ -30,6 +31,7 @@ class Topics:
     conversation_routes: TopicT
     channel_outbound: TopicT
     consumer_identities: TopicT
+    liveengage_retries: TopicT
 
     @classmethod
     def of(cls, app: faust.App) -> Topics:
@@ -40,4 +42,5 @@ class Topics:
             conversation_routes=as_faust_topic(app, catalogue.CONVERSATION_ROUTES),
             channel_outbound=as_faust_topic(app, catalogue.CHANNEL_OUTBOUND),
             consumer_identities=as_faust_topic(app, catalogue.CONSUMER_IDENTITIES),
+            liveengage_retries=as_faust_topic(app, catalogue.LIVEENGAGE_RETRIES),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -15,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulators.liveengage import jwt
+from emulators.liveengage.faults import Faults
 from emulators.liveengage.files import FileStore
 from emulators.liveengage.store import Store, conversation_notification, messaging_notification
 from emulators.liveengage.webhooks import WebhookDispatcher
@@ -71,7 +73,9 @@ def lp_consumer_id(account_id: str, ext_consumer_id: str) -> str:
 
 
 class LiveEngageApi:
-    def __init__(self, config: EmulatorConfig, store: Store, webhooks: WebhookDispatcher, files: FileStore) -> None:
+    def __init__(self, config: EmulatorConfig, store: Store, webhooks: WebhookDispatcher, files: FileStore,
+                 faults: Faults) -> None:
+        self.faults = faults
         self.config = config
         self.store = store
         self.webhooks = webhooks
@@ -166,12 +170,22 @@ class LiveEngageApi:
         return {"code": "BAD_REQUEST", "body": {"msg": message}, "reqId": request_id}
 
     # Send API: CONVERSATION (batch)
+    async def _injected(self, endpoint: str, consumer: dict[str, Any]) -> Response | None:
+        fault = self.faults.take(endpoint, consumer.get("ext_consumer_id"))
+        if fault is None:
+            return None
+        if fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
+        return fault.answer()
+
     async def conversation(self, request: Request) -> Response:
         try:
             self._check_app_jwt(request)
             consumer = self._consumer(request)
         except AuthError as exc:
             return exc.response()
+        if (injected := await self._injected("conversation", consumer)) is not None:
+            return injected
         batch = await _json(request)
         self._log(request, consumer, batch)
         problem = _batch_problem(batch, self.config.account_id)
@@ -203,6 +217,8 @@ class LiveEngageApi:
         raw = await request.body()
         message = await _json(request)
         self._log(request, consumer, message)
+        if (injected := await self._injected("send", consumer)) is not None:
+            return injected
         if len(raw.decode("utf-8", "replace")) > SEND_LIMIT_CHARS:
             return self._reject(message, "Bad Request")
         if not _is_request(message):

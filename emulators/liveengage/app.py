@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from emulators.liveengage.api import EmulatorConfig, LiveEngageApi
 from emulators.liveengage.console import Console
+from emulators.liveengage.faults import Faults
 from emulators.liveengage.files import FileStore
 from emulators.liveengage.installations import Installations
 from emulators.liveengage.store import Store
@@ -31,7 +32,8 @@ def create_app(config: EmulatorConfig, *, admin_token: str, webhook_url: str | N
     if webhook_url:
         webhooks.register_all(webhook_url, webhook_max_retries)
     files = FileStore(config.account_id)
-    api = LiveEngageApi(config, store, webhooks, files)
+    faults = Faults()
+    api = LiveEngageApi(config, store, webhooks, files, faults)
     console = Console(store, webhooks, files, api)
 
     async def livez(request: Request) -> JSONResponse:
@@ -45,5 +47,6 @@ def create_app(config: EmulatorConfig, *, admin_token: str, webhook_url: str | N
         finally:
             await webhooks.stop()
 
-    routes = [*api.routes(), *files.routes(), *installations.routes(), *console.routes(), Route("/livez", livez)]
+    routes = [*api.routes(), *files.routes(), *installations.routes(), *console.routes(), *faults.routes(),
+              Route("/livez", livez)]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -35,7 +35,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 
 @pytest.fixture(scope="session")
 def stack(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(broker.bootstrap, StackConfig.on_free_ports(webhook_retry_interval_s=0.5),
+    running = Stack(broker.bootstrap, StackConfig.on_free_ports(webhook_retry_interval_s=0.5,
+                                                                retry_delays_s=[0.3, 0.6, 1.2]),
                     Path(tmp_path_factory.mktemp("stack")))
     running.start()
     yield running

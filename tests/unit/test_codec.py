@@ -38,7 +38,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "command_id": "m-1", "account_id": "74839201", "channel_id": "sms", "consumer_id": "+491701234567",
         "action": "APPLY_CHANGE", "text": "hi", "profile": None, "created_at": NOW, "file": FILE,
         "accept_status": "READ", "message_ids": ["c-1:4"], "sequences": [0, 1], "chat_state": "PAUSE",
-        "csat_rate": 4, "fcr": False, "change": CHANGE},
+        "csat_rate": 4, "fcr": False, "change": CHANGE, "attempt": 2, "due_at": NOW},
     "liveengage.connector.ChannelOutbound": {
         "message_id": "c-1:4", "channel_id": "sms", "consumer_id": "+491701234567", "conversation_id": "c-1",
         "kind": "TEXT", "text": "Hi Maria", "sequence": 4, "created_at": NOW, "receipt_status": None,
@@ -47,7 +47,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "account_id": "74839201", "channel_id": "sms", "consumer_id": "+491701234567", "status": "OPEN",
         "conversation_id": "c-1", "dialog_id": "c-1", "lp_consumer_id": "ab" * 32, "consumer_jws": "a.b.c",
         "opened_at": NOW, "updated_at": NOW, "last_conversation_id": "c-0", "skill_id": "17",
-        "agent_id": "agent-1", "change_ts": 1717431522913, "pending": [b"\xc3\x01queued"],
+        "agent_id": "agent-1", "change_ts": 1717431522913, "pending": [b"\xc3\x01queued"], "retrying": True,
         "published": {"0": "m-1"}},
     "liveengage.connector.ConsumerIdentity": {
         "lp_consumer_id": "ab" * 32, "account_id": "74839201", "channel_id": "sms", "consumer_id": "+4917",
