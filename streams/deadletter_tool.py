@@ -80,6 +80,7 @@ async def replay(bootstrap: str, partitions: int, source: str, app_id: str) -> i
     committer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await committer.start()
     try:
+        committer.assign(list(ends))
         await committer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
     finally:
         await committer.stop()
