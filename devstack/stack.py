@@ -35,6 +35,7 @@ class StackConfig:
     partitions: int = 4
     webhook_retry_interval_s: float = 30.0
     retry_delays_s: list[float] = field(default_factory=lambda: [5, 10, 15, 120, 240, 480])
+    log_level: str = "info"
     client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
@@ -174,6 +175,7 @@ class Stack:
             "LEC_DATA_DIR": str(self.run_dir / "worker"),
             "LEC_RETRY_BASE_DELAY_S": "0.2",
             "LEC_RETRY_DELAYS_S": json.dumps(self.config.retry_delays_s),
+            "LEC_LOG_LEVEL": self.config.log_level,
         }
 
     def _add(self, name: str, args: list[str], env: dict[str, str]) -> ManagedProcess:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 import uvicorn
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from gateways.channel.app import create_app as create_channel_app
 from gateways.liveengage.app import create_app as create_webhook_app
 from gateways.settings import ChannelBridgeSettings, WebhookBridgeSettings
+from telemetry import logs
 
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: Kubernetes shows why the process stopped
 
@@ -22,18 +22,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
+        settings: ChannelBridgeSettings | WebhookBridgeSettings
         if args.bridge == "channel":
-            app = create_channel_app(ChannelBridgeSettings())  # type: ignore[call-arg]
+            settings = ChannelBridgeSettings()  # type: ignore[call-arg]
+            app = create_channel_app(settings)
         else:
-            app = create_webhook_app(WebhookBridgeSettings())  # type: ignore[call-arg]
+            settings = WebhookBridgeSettings()  # type: ignore[call-arg]
+            app = create_webhook_app(settings)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
         print(f"configuration error (LEC_* variables): {problems}", file=sys.stderr)
         return CONFIG_ERROR_EXIT
-    # access_log off: request lines carry consumer ids in channel paths at most, but stay quiet by default.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
+    logs.configure(settings.log_level, settings.secrets(), pii=settings.log_pii)
+    # access_log off: request lines carry channel ids in paths at most, but stay quiet by default.
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level=settings.log_level)
     return 0
 
 

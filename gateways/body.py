@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from starlette.requests import Request
 
-from gateways.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from gateways.errors import BadRequestError, PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError
 
 
 def require_json_content_type(request: Request, *, allow_missing: bool = False) -> None:
@@ -20,18 +21,23 @@ def require_json_content_type(request: Request, *, allow_missing: bool = False) 
         raise UnsupportedMediaTypeError(detail)
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it is known to exceed ``limit`` bytes (before reading it all)."""
+async def read_limited(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The raw body, refused with 413 as soon as it is known to exceed ``limit`` bytes (before reading it all),
+    and with 408 when it has not fully arrived within ``timeout_s`` (a slow or abandoned client)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"body of {declared} bytes exceeds the limit of {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLargeError(f"body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError as exc:
+        raise RequestTimeoutError(f"body not received within {timeout_s:g}s") from exc
     return b"".join(chunks)
 
 

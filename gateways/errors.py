@@ -6,6 +6,8 @@
     ├── NotFoundError               404  unknown channel
     ├── PayloadTooLargeError        413  body longer than the configured limit
     ├── UnsupportedMediaTypeError   415  content type the endpoint does not take
+    ├── RequestTimeoutError         408  the client sent its body too slowly
+    ├── RateLimitedError            429  over a channel's, a number's or an account's rate (gateways.ratelimit)
     └── BrokerUnavailableError      503  Kafka did not acknowledge the record in time: retry later
 
 Every answer is JSON: ``{"error": <code>, "detail": <what is wrong>}``, plus ``fields`` for a body that did not
@@ -64,6 +66,11 @@ class UnsupportedMediaTypeError(GatewayError):
     code = "unsupported_media_type"
 
 
+class RequestTimeoutError(GatewayError):
+    http_status = 408
+    code = "request_timeout"
+
+
 class BrokerUnavailableError(GatewayError):
     http_status = 503
     code = "broker_unavailable"
@@ -71,7 +78,9 @@ class BrokerUnavailableError(GatewayError):
 
 async def gateway_error_response(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
-    headers = {"Retry-After": "1"} if isinstance(exc, BrokerUnavailableError) else None
+    logger.info("%s %s answered %d %s", request.method, request.url.path, exc.http_status, exc.code)
+    retry_after = getattr(exc, "retry_after_s", 1 if isinstance(exc, BrokerUnavailableError) else None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return JSONResponse(exc.body(), status_code=exc.http_status, headers=headers)
 
 

@@ -6,6 +6,8 @@ the fields it needs and ignores the rest.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -31,13 +33,29 @@ class BridgeSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     produce_timeout_s: float = Field(5.0, gt=0, description="longest wait for Kafka's acknowledgement before 503")
     max_body_bytes: int = Field(64 * 1024, gt=0)
+    body_timeout_s: float = Field(default=10.0, gt=0, description="a body not received by then gets 408")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_pii: bool = Field(default=False, description="let phone numbers into logs (debugging only)")
 
 
 class ChannelBridgeSettings(BridgeSettings):
     channels: dict[str, ChannelAuth]
 
+    def secrets(self) -> list[str]:
+        return [channel.secret.get_secret_value() for channel in self.channels.values()]
+    # Per bridge process: requests per second and burst, per channel and per consumer (number).
+    channel_rate: float = Field(default=200.0, gt=0)
+    channel_burst: float = Field(default=400.0, ge=1)
+    consumer_rate: float = Field(default=5.0, gt=0)
+    consumer_burst: float = Field(default=20.0, ge=1)
+
 
 class WebhookBridgeSettings(BridgeSettings):
     liveengage_accounts: dict[str, LiveEngageApp]
+
+    def secrets(self) -> list[str]:
+        return [app.client_secret.get_secret_value() for app in self.liveengage_accounts.values()]
+    account_rate: float = Field(default=500.0, gt=0, description="webhook requests per second per account")
+    account_burst: float = Field(default=1000.0, ge=1)
     # LiveEngage signs with Base64 by default; some accounts are switched to hex on request.
     webhook_signature_encodings: frozenset[str] = frozenset({"base64"})

@@ -20,6 +20,7 @@ from streams.errors import StreamsError
 from streams.liveengage import LiveEngageClient
 from streams.provision import ensure_topics
 from streams.settings import WorkerSettings
+from telemetry import logs
 
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: Kubernetes shows why the process stopped
 BROKER_ERROR_EXIT = 69  # EX_UNAVAILABLE
@@ -74,8 +75,6 @@ def dead_letters(settings: WorkerSettings, argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request is noise at volume
     command = argv[0] if argv else "worker"
     commands: dict[str, Callable[[WorkerSettings], int]] = {
         "worker": run_worker, "register-webhooks": register_webhooks,
@@ -90,6 +89,8 @@ def main(argv: list[str]) -> int:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
         print(f"configuration error (LEC_* variables): {problems}", file=sys.stderr)
         return CONFIG_ERROR_EXIT
+    logs.configure(settings.log_level, settings.secrets(), pii=settings.log_pii)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request is noise at volume
     return commands[command](settings)
 
 

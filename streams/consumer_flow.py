@@ -10,6 +10,7 @@ one consumer's events are handled one at a time, in order, and an outage for one
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,6 +26,7 @@ from streams.settings import WorkerSettings
 from streams.state import RecordTable
 from streams.topics import Topics, publish
 
+logger = logging.getLogger(__name__)
 INBOUND = codec("ChannelInbound")
 COMMAND = codec("LiveEngageCommand")
 CHAT_STATES = {"composing": "COMPOSING", "paused": "PAUSE", "active": "ACTIVE", "inactive": "INACTIVE",
@@ -78,7 +80,10 @@ def install(app: faust.App, topics: Topics, sender: ConversationSender, choices:
     async def plan(event: EventT[bytes]) -> None:
         key = key_of(event)
         offered = choices.get(key)
-        command = command_for(decode(INBOUND, event), settings, offered["choices"] if offered else [])
+        inbound = decode(INBOUND, event)
+        if settings.log_pii:
+            logger.debug("consumer %s sent %s %r", key, inbound["kind"], inbound["text"])
+        command = command_for(inbound, settings, offered["choices"] if offered else [])
         await publish(topics.liveengage_commands, key, COMMAND.encode(command))
 
     @app.agent(topics.liveengage_commands, name="send_to_liveengage")

@@ -70,6 +70,7 @@ class WorkerSettings(BaseSettings):
     data_dir: Path = Path(".run/worker")
     web_port: int = 6066
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_pii: bool = Field(default=False, description="let phone numbers and message texts into DEBUG logs")
     liveengage_domain_api: str = Field("https://api.liveperson.net", description="LiveEngage Domain API (CSDS)")
     # Service hosts from the Domain API are bare host names; LiveEngage serves them over https.
     liveengage_scheme: Literal["https", "http"] = "https"
@@ -88,3 +89,10 @@ class WorkerSettings(BaseSettings):
                                             "retention; null for number-based retries only")
     webhook_max_retries: int = Field(default=3, ge=0, le=5)
     max_file_bytes: int = Field(3 * 1024 * 1024, gt=0, description="LiveEngage takes files up to 3 MB")
+
+    def secrets(self) -> list[str]:
+        """Every configured secret, for log redaction."""
+        accounts = [(a.client_secret, a.admin_token) for a in self.liveengage_accounts.values()]
+        values = [s for pair in accounts for s in pair if s is not None]
+        values += [c.outbound_token for c in self.channels.values()]
+        return [v.get_secret_value() for v in values]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -12,11 +14,17 @@ from gateways.body import parse_json_object, read_limited, require_json_content_
 from gateways.errors import EXCEPTION_HANDLERS, UnauthorizedError
 from gateways.liveengage import notifications, signature
 from gateways.producer import producer_lifespan
+from gateways.ratelimit import RateLimiter
 from gateways.settings import LiveEngageApp, WebhookBridgeSettings
 from schemas.topics import LIVEENGAGE_EVENTS
 
 
+logger = logging.getLogger(__name__)
+
+
 def create_app(settings: WebhookBridgeSettings) -> Starlette:
+    per_account = RateLimiter(settings.account_rate, settings.account_burst, what="account")
+
     def authenticate(request: Request, raw: bytes) -> str:
         account_id = request.headers.get(signature.ACCOUNT_HEADER)
         if not account_id:
@@ -34,11 +42,14 @@ def create_app(settings: WebhookBridgeSettings) -> Starlette:
     async def receive_notification(request: Request) -> JSONResponse:
         # LiveEngage does not document the notification content type; accept JSON or none.
         require_json_content_type(request, allow_missing=True)
-        raw = await read_limited(request, settings.max_body_bytes)
+        raw = await read_limited(request, settings.max_body_bytes, settings.body_timeout_s)
         account_id = authenticate(request, raw)
+        per_account.take(account_id)
         records = notifications.to_records(account_id, parse_json_object(raw))
         if records:
             await request.app.state.producer.publish(LIVEENGAGE_EVENTS, records)
+        kind = records[0][1]["notification_type"] if records else "an empty notification"
+        logger.debug("account %s: accepted %d change(s) of %s", account_id, len(records), kind)
         return JSONResponse({"status": "accepted", "events": len(records)}, status_code=200)
 
     routes = [Route("/v1/liveengage/webhooks", receive_notification, methods=["POST"]), *health.ROUTES]

@@ -1,0 +1,1 @@
+"""Observability shared by the bridges and the worker: log safety now, metrics later."""
