@@ -243,6 +243,17 @@ class KafkaBroker:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
+    def terminate(self) -> None:
+        """SIGTERM the broker and wait for its controlled shutdown, keeping its data for ``restart()``."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+            self._process.terminate()
+            try:
+                self._process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
     def kill(self) -> None:
         """SIGKILL the broker, keeping its data so that ``restart()`` recovers it."""
         if self._process is not None:

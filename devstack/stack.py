@@ -36,6 +36,7 @@ class StackConfig:
     webhook_retry_interval_s: float = 30.0
     retry_delays_s: list[float] = field(default_factory=lambda: [5, 10, 15, 120, 240, 480])
     log_level: str = "info"
+    worker_env: dict[str, str] = field(default_factory=dict)  # more LEC_* settings for the worker
     client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
@@ -200,7 +201,7 @@ class Stack:
                 "--bridge-url", c.channel_bridge_url,
             ], {**os.environ, "CHANNEL_SANDBOX_SIGNING_SECRET": c.channel_secret,
                 "CHANNEL_SANDBOX_OUTBOUND_TOKEN": c.outbound_token})
-            worker = self._add("worker", ["-m", "streams"], self.connector_env())
+            worker = self._add("worker", ["-m", "streams"], self.connector_env() | c.worker_env)
             channel_bridge = self._add("channel-bridge", ["-m", "gateways", "channel", "--port",
                                                           str(c.channel_bridge_port)], self.connector_env())
             webhook_bridge = self._add("webhook-bridge", ["-m", "gateways", "liveengage", "--port",
@@ -223,12 +224,23 @@ class Stack:
             raise StackError(f"register-webhooks failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def restart_worker(self) -> None:
-        worker = self.processes["worker"]
+    def restart_worker(self, name: str = "worker") -> None:
+        """Stop a worker gracefully (if it still runs) and start it again; return once it is ready."""
+        worker = self.processes[name]
         worker.stop()
+        self.start_worker(name)
+
+    def start_worker(self, name: str = "worker") -> ManagedProcess:
+        """Start a (further) worker process of the same app: it joins the consumer group and shares the work."""
+        worker = self.processes.get(name)
+        if worker is None:
+            env = self.connector_env() | self.config.worker_env | {"LEC_DATA_DIR": str(self.run_dir / name)}
+            worker = ManagedProcess(name, [sys.executable, "-m", "streams"], env, self.run_dir / f"{name}.log")
+            self.processes[name] = worker
         offset = len(worker.log())
         worker.start()
         worker.wait_log(WORKER_READY, after=offset)
+        return worker
 
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):

@@ -37,7 +37,8 @@ ROUTES_TABLE = "conversation-routes"  # ConversationRoute by conversation id
 SEEN_EVENTS_TABLE = "seen-events"  # LiveEngage events already routed, by conversation_id|event_id
 CHOICES_TABLE = "offered-choices"  # OfferedChoices by channel_id:consumer_id
 IDENTITIES_TABLE = "consumer-identities"  # ConsumerIdentity by lp_consumer_id
-TABLES = (CONVERSATIONS_TABLE, ROUTES_TABLE, SEEN_EVENTS_TABLE, CHOICES_TABLE, IDENTITIES_TABLE)
+DELIVERED_TABLE = "delivered-messages"  # channel deliveries done, by channel_id:consumer_id|message_id
+TABLES = (CONVERSATIONS_TABLE, ROUTES_TABLE, SEEN_EVENTS_TABLE, CHOICES_TABLE, IDENTITIES_TABLE, DELIVERED_TABLE)
 
 
 def consumer_key(channel_id: str, consumer_id: str) -> str:

@@ -103,8 +103,9 @@ def conversation_change(event: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, choices: RecordTable,
-            dead_letters: DeadLetters, channels: ChannelClient, settings: WorkerSettings) -> None:
+def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, delivered: SeenSet,
+            choices: RecordTable, dead_letters: DeadLetters, channels: ChannelClient,
+            settings: WorkerSettings) -> None:
     """Register this flow's agents on ``app``."""
 
     @app.agent(topics.conversation_routes, name="index_conversations")
@@ -199,7 +200,11 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, 
 
     async def deliver(event: EventT[bytes]) -> None:
         key, message = key_of(event), decode(OUTBOUND, event)
+        done = f"{key}|{message['message_id']}"
+        if done in delivered:
+            return  # a replay of a delivery the gateway already acknowledged
         await with_retries(lambda: channels.deliver(message), attempts=settings.send_attempts,
                            base_delay_s=settings.retry_base_delay_s, what="channel delivery")
+        delivered.add(done)
         if message["choices"]:
             choices.put(key, {"message_id": message["message_id"], "choices": message["choices"]})

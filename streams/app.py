@@ -29,6 +29,11 @@ def create_app(settings: WorkerSettings) -> faust.App:
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # A commit flushes the changelogs (the ledger) first; committing every record bounds what a crash
+        # replays to the record in flight, so at most one send is repeated per crash.
+        broker_commit_every=settings.commit_every,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
     # Values are our Avro bytes. value_type=bytes makes Faust use the raw codec for the changelog too; with
     # only a schema= argument, recovery would read the changelog as JSON and fail.
@@ -53,5 +58,6 @@ def create_app(settings: WorkerSettings) -> faust.App:
     identities.install(app, topics, RecordTable(tables[catalogue.IDENTITIES_TABLE], "ConsumerIdentity"),
                        dead_letters)
     agent_flow.install(app, topics, RecordTable(tables[catalogue.ROUTES_TABLE], "ConversationRoute"),
-                       SeenSet(tables[catalogue.SEEN_EVENTS_TABLE]), choices, dead_letters, channels, settings)
+                       SeenSet(tables[catalogue.SEEN_EVENTS_TABLE]), SeenSet(tables[catalogue.DELIVERED_TABLE]),
+                       choices, dead_letters, channels, settings)
     return app

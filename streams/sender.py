@@ -34,6 +34,7 @@ LIVEENGAGE_ACTIONS = ("PUBLISH_TEXT", "PUBLISH_FILE", "ACCEPT_STATUS", "CHAT_STA
 KNOWN_ACTIONS = ("PUBLISH_TEXT", "PUBLISH_FILE", "ACCEPT_STATUS", "CHAT_STATE", "CLOSE", "SUBMIT_SURVEY",
                  "APPLY_CHANGE", "AGENT_RECEIPT")
 PUBLISHED_KEPT = 200  # recent consumer events remembered for the agent's receipts
+LEDGER_KEPT = 500  # recent commands remembered as carried out, so that replays of them are no-ops
 FILE_TYPES = {"image/jpeg": "JPEG", "image/jpg": "JPG", "image/png": "PNG", "image/gif": "GIF"}
 ALREADY_OPEN = "already has open conversation"
 CONVERSATION_IS_CLOSE = "Conversation is close"
@@ -49,7 +50,7 @@ def new_state(command: dict[str, Any]) -> dict[str, Any]:
         "consumer_id": command["consumer_id"], "status": Status.CLOSED.value, "conversation_id": None,
         "dialog_id": None, "lp_consumer_id": None, "consumer_jws": None, "opened_at": None, "updated_at": now(),
         "last_conversation_id": None, "skill_id": None, "agent_id": None, "change_ts": 0, "pending": [],
-        "retrying": False, "published": {},
+        "retrying": False, "ledger": [], "published": {},
     }
 
 
@@ -154,10 +155,17 @@ class ConversationSender:
             "SUBMIT_SURVEY": self._submit_survey, "APPLY_CHANGE": self._apply_change,
             "AGENT_RECEIPT": self._agent_receipt,
         }
+        if command["action"] in LIVEENGAGE_ACTIONS and command["command_id"] in state["ledger"]:
+            logger.info("command already carried out in LiveEngage; skipping its replay")
+            return True
         try:
             await handlers[command["action"]](key, command, state)
         except Queued:
             return False
+        if command["action"] in LIVEENGAGE_ACTIONS:
+            latest = self._table.get(key) or state
+            ledger = [*latest["ledger"][-(LEDGER_KEPT - 1):], command["command_id"]]
+            self._save(key, latest | {"ledger": ledger})
         return True
 
     def _save(self, key: str, state: dict[str, Any]) -> dict[str, Any]:

@@ -77,6 +77,10 @@ class WorkerSettings(BaseSettings):
     liveengage_accounts: dict[str, LiveEngageCredentials]
     channels: dict[str, ChannelRoute]
     http_timeout_s: float = Field(10.0, gt=0)
+    commit_every: int = Field(default=1, ge=1, description="commit source offsets after this many records; 1 keeps "
+                                                           "a crash's replay to the record being sent")
+    session_timeout_s: float = Field(default=30.0, gt=0, description="Kafka group session: how soon a crashed "
+                                                                     "worker's partitions move to the others")
     send_attempts: int = Field(4, ge=1, description="tries of a channel delivery before it dead-letters")
     retry_base_delay_s: float = Field(0.5, ge=0, description="first backoff of channel deliveries, then doubled")
     # LiveEngage's advice: after a 5xx retry after 5, 10 and 15 s, then back off longer (2, 4, 8 min).

@@ -48,6 +48,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "conversation_id": "c-1", "dialog_id": "c-1", "lp_consumer_id": "ab" * 32, "consumer_jws": "a.b.c",
         "opened_at": NOW, "updated_at": NOW, "last_conversation_id": "c-0", "skill_id": "17",
         "agent_id": "agent-1", "change_ts": 1717431522913, "pending": [b"\xc3\x01queued"], "retrying": True,
+        "ledger": ["m-0", "m-1"],
         "published": {"0": "m-1"}},
     "liveengage.connector.ConsumerIdentity": {
         "lp_consumer_id": "ab" * 32, "account_id": "74839201", "channel_id": "sms", "consumer_id": "+4917",

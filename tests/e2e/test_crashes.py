@@ -1,0 +1,221 @@
+"""Processes dying under load: the worker (SIGTERM, SIGKILL, a second worker joining and leaving) and the broker
+(SIGTERM, SIGKILL). Rows 12, 13, 15, 17, 18, 19 and 25 of the fault matrix.
+
+Each test keeps A (message ids the channel bridge acknowledged), K (ids in lec.channel.inbound) and E (texts
+in the LiveEngage sandbox's conversations), and checks A ⊆ K ⊆ E by a deadline, K without duplicates, and E
+without duplicates except at most one per hard kill inside a send window, which it reports.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.broker import KafkaBroker
+from devstack.stack import Stack, StackConfig
+from emulators.liveengage.webhooks import Signing
+from schemas.topics import CHANNEL_INBOUND, LIVEENGAGE_EVENTS
+from tests.conftest import wait_until
+from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_topic
+
+pytestmark = pytest.mark.e2e
+RECOVERY_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KafkaBroker, Stack]]:
+    """A broker and stack of this module's own: these tests kill them."""
+    broker = KafkaBroker(log_path=tmp_path_factory.mktemp("chaos-kafka") / "broker.log", keep_data=True)
+    broker.start()
+    config = StackConfig.on_free_ports(retry_delays_s=[0.3, 0.6, 1.2, 2.4],
+                                       worker_env={"LEC_SESSION_TIMEOUT_S": "6"})
+    stack = Stack(broker.bootstrap, config, Path(tmp_path_factory.mktemp("chaos-stack")))
+    try:
+        stack.start()
+        yield broker, stack
+    finally:
+        stack.stop()
+        broker.keep_data = False
+        broker.stop()
+
+
+@pytest.fixture
+def sandboxes(chaos: tuple[KafkaBroker, Stack]) -> Iterator[Sandboxes]:
+    helper = Sandboxes(chaos[1])
+    yield helper
+    helper.http.close()
+
+
+class Traffic:
+    """Consumers writing in a background thread; A is what the bridge acknowledged, in order per consumer."""
+
+    def __init__(self, stack: Stack, consumers: int, per_consumer: int) -> None:
+        self.url = f"{stack.config.channel_url}/sandbox/consumers"
+        self.consumers = [f"+1666{uuid.uuid4().int % 10**7:07d}" for _ in range(consumers)]
+        self.per_consumer = per_consumer
+        self.acknowledged: dict[str, list[str]] = {c: [] for c in self.consumers}
+        self.refused = 0
+        self.sent = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30.0) as client:
+            for n in range(self.per_consumer):
+                for consumer in self.consumers:
+                    text = f"{consumer} message {n}"
+                    answer = client.post(f"{self.url}/{consumer}/messages", json={"text": text}).json()
+                    if answer.get("bridge_status") == 202:
+                        self.acknowledged[consumer].append(text)
+                    else:
+                        self.refused += 1
+        self.sent.set()
+
+    def start(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def join(self) -> None:
+        self._thread.join(timeout=RECOVERY_S)
+        assert self.sent.is_set(), "the traffic did not finish"
+
+
+def effects(sandboxes: Sandboxes, consumer: str) -> list[str]:
+    return [e["event"]["message"] for c in sandboxes.conversations(consumer) for d in c["dialogs"]
+            for e in d["events"] if e["event"].get("contentType") == "text/plain"]
+
+
+def check_invariants(stack: Stack, sandboxes: Sandboxes, traffic: Traffic, allowed_duplicates: int) -> int:
+    """A ⊆ K ⊆ E by a deadline; K has no duplicates; per-consumer order in E; return E's duplicate count."""
+    traffic.join()
+    acknowledged = [text for texts in traffic.acknowledged.values() for text in texts]
+
+    def all_effected() -> bool:
+        return all(set(texts) <= set(effects(sandboxes, c)) for c, texts in traffic.acknowledged.items())
+
+    wait_until(all_effected, timeout=RECOVERY_S, what="every acknowledged text at LiveEngage", interval=0.5)
+    in_topic = Counter(record["text"] for key, record in read_topic(stack, CHANNEL_INBOUND)
+                       if record["consumer_id"] in traffic.acknowledged)
+    assert set(acknowledged) <= set(in_topic), "an acknowledged message is missing from Kafka"
+    assert max(in_topic.values()) == 1, "a message is twice in Kafka"
+    duplicates = 0
+    for consumer, texts in traffic.acknowledged.items():
+        seen = effects(sandboxes, consumer)
+        assert set(in_topic) & set(seen) >= {t for t in in_topic if t.startswith(consumer)}
+        duplicates += len(seen) - len(set(seen))
+        first_seen = list(dict.fromkeys(seen))
+        assert [t for t in first_seen if t in texts] == texts, f"order broken for {consumer}"
+    print(f"\n{len(acknowledged)} acknowledged, {traffic.refused} refused, {duplicates} duplicate effects")
+    assert duplicates <= allowed_duplicates
+    return duplicates
+
+
+def wait_for_some(sandboxes: Sandboxes, traffic: Traffic, count: int) -> None:
+    wait_until(lambda: sum(len(effects(sandboxes, c)) for c in traffic.consumers) >= count, timeout=DEADLINE_S,
+               what=f"{count} texts at LiveEngage", interval=0.2)
+
+
+def test_18_worker_sigterm_mid_stream_loses_and_doubles_nothing(chaos: tuple[KafkaBroker, Stack],
+                                                                sandboxes: Sandboxes) -> None:
+    _, stack = chaos
+    traffic = Traffic(stack, consumers=3, per_consumer=8).start()
+    wait_for_some(sandboxes, traffic, 4)
+    stack.restart_worker()  # SIGTERM, a clean stop, then a new worker recovering the tables
+    assert check_invariants(stack, sandboxes, traffic, allowed_duplicates=0) == 0
+
+
+def test_17_worker_sigkill_mid_stream_loses_nothing(chaos: tuple[KafkaBroker, Stack], sandboxes: Sandboxes) -> None:
+    _, stack = chaos
+    traffic = Traffic(stack, consumers=3, per_consumer=8).start()
+    wait_for_some(sandboxes, traffic, 4)
+    worker = stack.processes["worker"]
+    worker.signal(9)
+    assert worker.process is not None
+    worker.process.wait(30)
+    stack.start_worker()
+    check_invariants(stack, sandboxes, traffic, allowed_duplicates=1)
+
+
+def test_19_a_second_worker_joins_and_leaves_mid_stream(chaos: tuple[KafkaBroker, Stack],
+                                                       sandboxes: Sandboxes) -> None:
+    _, stack = chaos
+    traffic = Traffic(stack, consumers=4, per_consumer=8).start()
+    wait_for_some(sandboxes, traffic, 4)
+    stack.start_worker("worker-2")
+    wait_for_some(sandboxes, traffic, 14)
+    stack.processes["worker-2"].stop()
+    check_invariants(stack, sandboxes, traffic, allowed_duplicates=4)
+
+
+def test_25_conversations_continue_after_local_state_is_lost(chaos: tuple[KafkaBroker, Stack],
+                                                            sandboxes: Sandboxes) -> None:
+    _, stack = chaos
+    consumer = f"+1666{uuid.uuid4().int % 10**7:07d}"
+    conversation_id = sandboxes.open_conversation(consumer, "before the crash")
+    worker = stack.processes["worker"]
+    worker.signal(9)
+    assert worker.process is not None
+    worker.process.wait(30)
+    for leftover in (stack.run_dir / "worker").glob("**/*"):
+        if leftover.is_file():
+            leftover.unlink()
+    stack.start_worker()
+    sandboxes.consumer_says(consumer, "after the crash")
+    wait_until(lambda: "after the crash" in effects(sandboxes, consumer), timeout=RECOVERY_S, what="the text")
+    assert [c["conversation_id"] for c in sandboxes.conversations(consumer)] == [conversation_id]  # state kept
+    sandboxes.agent_says(conversation_id, "still routed")
+    wait_until(lambda: any(m.get("text") == "still routed" for m in sandboxes.outbox(consumer)),
+               timeout=RECOVERY_S, what="the agent's text through the recovered route")
+
+
+def signed_webhook(stack: Stack, conversation_id: str) -> tuple[bytes, dict[str, str]]:
+    change = {"sequence": 0, "originatorId": "a", "originatorMetadata": {"id": "a", "role": "ASSIGNED_AGENT"},
+              "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "x"},
+              "conversationId": conversation_id, "dialogId": conversation_id}
+    body = httpx.Request("POST", "http://x", json={"kind": "notification", "type": "ms.MessagingEventNotification",
+                                                   "body": {"changes": [change]}}).content
+    headers = {"content-type": "application/json", "x-liveperson-account-id": stack.config.account_id,
+               "x-liveperson-client-id": stack.config.client_id,
+               "x-liveperson-signature": Signing().header(stack.config.client_secret, body)}
+    return body, headers
+
+
+def test_12_and_15_broker_down_means_503_never_2xx_and_everything_resumes(chaos: tuple[KafkaBroker, Stack],
+                                                                          sandboxes: Sandboxes) -> None:
+    broker, stack = chaos
+    during, after = f"down-{uuid.uuid4()}", f"up-{uuid.uuid4()}"
+    broker.terminate()
+    try:
+        body, headers = signed_webhook(stack, during)
+        refused = httpx.post(stack.config.webhook_url, content=body, headers=headers, timeout=30)
+        assert refused.status_code == 503 and refused.headers["retry-after"]
+    finally:
+        broker.restart()
+    body, headers = signed_webhook(stack, after)
+    wait_until(lambda: httpx.post(stack.config.webhook_url, content=body, headers=headers, timeout=30).status_code
+               == 200, timeout=RECOVERY_S, what="a 200 from the webhook bridge after the broker restart")
+    keys = Counter(key for key, _ in read_topic(stack, LIVEENGAGE_EVENTS))
+    assert keys[after] >= 1 and keys[during] <= 1
+    # The worker resumed by itself (row 15): a consumer's text goes all the way through.
+    consumer = f"+1666{uuid.uuid4().int % 10**7:07d}"
+    wait_until(lambda: sandboxes.http.post(f"{stack.config.channel_url}/sandbox/consumers/{consumer}/messages",
+                                           json={"text": "after the outage"}).json().get("bridge_status") == 202,
+               timeout=RECOVERY_S, what="the channel bridge accepting again")
+    wait_until(lambda: "after the outage" in effects(sandboxes, consumer), timeout=RECOVERY_S,
+               what="the worker processing again")
+
+
+def test_13_broker_sigkill_mid_burst_keeps_every_acknowledged_message_once(chaos: tuple[KafkaBroker, Stack],
+                                                                          sandboxes: Sandboxes) -> None:
+    broker, stack = chaos
+    traffic = Traffic(stack, consumers=4, per_consumer=10).start()
+    wait_for_some(sandboxes, traffic, 6)
+    broker.kill()
+    broker.restart()
+    duplicates = check_invariants(stack, sandboxes, traffic, allowed_duplicates=4)
+    assert duplicates <= 4
