@@ -36,6 +36,7 @@ class StackConfig:
     webhook_retry_interval_s: float = 30.0
     retry_delays_s: list[float] = field(default_factory=lambda: [5, 10, 15, 120, 240, 480])
     log_level: str = "info"
+    body_timeout_s: float = 10.0
     worker_env: dict[str, str] = field(default_factory=dict)  # more LEC_* settings for the worker
     client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
@@ -177,6 +178,7 @@ class Stack:
             "LEC_RETRY_BASE_DELAY_S": "0.2",
             "LEC_RETRY_DELAYS_S": json.dumps(self.config.retry_delays_s),
             "LEC_LOG_LEVEL": self.config.log_level,
+            "LEC_BODY_TIMEOUT_S": str(self.config.body_timeout_s),
         }
 
     def _add(self, name: str, args: list[str], env: dict[str, str]) -> ManagedProcess:

@@ -36,7 +36,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 @pytest.fixture(scope="session")
 def stack(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(broker.bootstrap, StackConfig.on_free_ports(webhook_retry_interval_s=0.5,
-                                                                retry_delays_s=[0.3, 0.6, 1.2]),
+                                                                retry_delays_s=[0.3, 0.6, 1.2], body_timeout_s=2.0),
                     Path(tmp_path_factory.mktemp("stack")))
     running.start()
     yield running
