@@ -29,6 +29,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_request_timeout=settings.produce_timeout_s,
         # A commit flushes the changelogs (the ledger) first; committing every record bounds what a crash
         # replays to the record in flight, so at most one send is repeated per crash.
         broker_commit_every=settings.commit_every,

@@ -77,6 +77,8 @@ class WorkerSettings(BaseSettings):
     liveengage_accounts: dict[str, LiveEngageCredentials]
     channels: dict[str, ChannelRoute]
     http_timeout_s: float = Field(10.0, gt=0)
+    produce_timeout_s: float = Field(default=30.0, gt=0, description="longest wait for Kafka to take a record; "
+                                                                     "then the worker exits without committing")
     commit_every: int = Field(default=1, ge=1, description="commit source offsets after this many records; 1 keeps "
                                                            "a crash's replay to the record being sent")
     session_timeout_s: float = Field(default=30.0, gt=0, description="Kafka group session: how soon a crashed "

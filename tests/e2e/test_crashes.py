@@ -34,7 +34,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KafkaBroke
     broker = KafkaBroker(log_path=tmp_path_factory.mktemp("chaos-kafka") / "broker.log", keep_data=True)
     broker.start()
     config = StackConfig.on_free_ports(retry_delays_s=[0.3, 0.6, 1.2, 2.4],
-                                       worker_env={"LEC_SESSION_TIMEOUT_S": "6"})
+                                       worker_env={"LEC_SESSION_TIMEOUT_S": "6", "LEC_PRODUCE_TIMEOUT_S": "5"})
     stack = Stack(broker.bootstrap, config, Path(tmp_path_factory.mktemp("chaos-stack")))
     try:
         stack.start()
@@ -219,3 +219,51 @@ def test_13_broker_sigkill_mid_burst_keeps_every_acknowledged_message_once(chaos
     broker.restart()
     duplicates = check_invariants(stack, sandboxes, traffic, allowed_duplicates=4)
     assert duplicates <= 4
+
+
+def test_24_dead_letter_topic_unwritable_means_exit_without_commit(chaos: tuple[KafkaBroker, Stack],
+                                                                 sandboxes: Sandboxes) -> None:
+    """A poison record while its dead-letter topic is missing: the worker must not ack it. It exits; once the
+    topic is back, the restarted worker dead-letters the record and goes on."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    broker, stack = chaos
+    dead_letters = CHANNEL_INBOUND.dead_letters.name
+    consumer = f"+1666{uuid.uuid4().int % 10**7:07d}"
+    key = f"{stack.config.channel_id}:{consumer}"
+    poison = b"poison " + uuid.uuid4().bytes
+
+    async def admin(action: str) -> None:
+        client = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await client.start()
+        try:
+            if action == "delete":
+                await client.delete_topics([dead_letters])
+            else:
+                await client.create_topics([NewTopic(dead_letters, stack.config.partitions, 1)])
+        finally:
+            await client.close()
+
+    async def produce() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(CHANNEL_INBOUND.name, key=key.encode(), value=poison)
+        finally:
+            await producer.stop()
+
+    asyncio.run(admin("delete"))
+    asyncio.run(produce())
+    worker = stack.processes["worker"]
+    assert worker.process is not None
+    assert worker.process.wait(RECOVERY_S) == 70  # exited on purpose, without committing the poison
+    asyncio.run(admin("create"))
+    stack.start_worker()
+    sandboxes.consumer_says(consumer, "after the poison")
+    wait_until(lambda: "after the poison" in effects(sandboxes, consumer), timeout=RECOVERY_S, what="the next text")
+    letters = wait_until(lambda: [d for k, d in read_topic(stack, CHANNEL_INBOUND.dead_letters) if k == key],
+                         timeout=RECOVERY_S, what="the poison record in its dead-letter topic")
+    assert [letter["value"] for letter in letters] == [poison]
