@@ -13,7 +13,7 @@ from streams.liveengage import LiveEngageClient
 from streams.settings import WorkerSettings
 from streams.sender import ConversationSender
 from streams.state import RecordTable, SeenSet
-from streams.topics import Topics
+from streams.topics import Topics, set_publish_patience
 
 
 def create_app(settings: WorkerSettings) -> faust.App:
@@ -43,6 +43,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
         for name in catalogue.TABLES
     }
     topics = Topics.of(app)
+    set_publish_patience(settings.produce_timeout_s)
     dead_letters = DeadLetters(app)
     client = http.new_client(settings.http_timeout_s)
 

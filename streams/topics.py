@@ -3,20 +3,51 @@ record that does not decode is dead-lettered with its original bytes instead of 
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from dataclasses import dataclass
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import TopicT
 
 from schemas import topics as catalogue
 from schemas.topics import TopicSpec
 
+logger = logging.getLogger(__name__)
+
+
+_patience = {"seconds": 30.0}
+
+
+def set_publish_patience(seconds: float) -> None:
+    """How long ``publish`` keeps retrying a retriable Kafka error (the worker's LEC_PRODUCE_TIMEOUT_S)."""
+    _patience["seconds"] = seconds
+
 
 async def publish(topic: TopicT, key: str | bytes | None, value: bytes,
                   headers: dict[str, bytes] | None = None) -> None:
-    """Send one record now and return once Kafka acknowledged it (before the source offset can be committed)."""
-    sent = await topic.send(key=key, value=value, headers=headers, force=True)
-    await sent
+    """Send one record now and return once Kafka acknowledged it (before the source offset can be committed).
+
+    A retriable Kafka error (a broker restarting, a leader moving) is retried with backoff for the configured
+    patience; after that, or on any other error, it raises. A retry after a lost acknowledgement can write the
+    record twice: its consumers deduplicate (seen-events, the ledger, delivered-messages).
+    """
+    deadline = time.monotonic() + _patience["seconds"]
+    delay = 0.1
+    while True:
+        try:
+            sent = await topic.send(key=key, value=value, headers=headers, force=True)
+            await sent
+            return
+        except KafkaError as exc:
+            if not getattr(exc, "retriable", False) or time.monotonic() + delay > deadline:
+                raise
+            logger.warning("publish to %s failed (%s); retrying in %.1fs", topic.get_topic_name(),
+                           exc.__class__.__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def as_faust_topic(app: faust.App, spec: TopicSpec) -> TopicT:

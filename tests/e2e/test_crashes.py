@@ -34,7 +34,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KafkaBroke
     broker = KafkaBroker(log_path=tmp_path_factory.mktemp("chaos-kafka") / "broker.log", keep_data=True)
     broker.start()
     config = StackConfig.on_free_ports(retry_delays_s=[0.3, 0.6, 1.2, 2.4],
-                                       worker_env={"LEC_SESSION_TIMEOUT_S": "6", "LEC_PRODUCE_TIMEOUT_S": "5"})
+                                       worker_env={"LEC_SESSION_TIMEOUT_S": "6", "LEC_PRODUCE_TIMEOUT_S": "15"})
     stack = Stack(broker.bootstrap, config, Path(tmp_path_factory.mktemp("chaos-stack")))
     try:
         stack.start()
