@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo unit e2e broker clean
+.PHONY: run test demo unit e2e soak broker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ unit: $(STAMP)
 
 e2e: $(STAMP) .kafka/lib/.resolved
 	$(PY) -m pytest tests/e2e
+
+# Bounded chaos soak (default 20 minutes; SOAK_MINUTES=5 make soak for a short one).
+SOAK_MINUTES ?= 20
+soak: $(STAMP) .kafka/lib/.resolved
+	$(PY) -m devstack.soak --minutes $(SOAK_MINUTES)
 
 broker: $(STAMP) .kafka/lib/.resolved
 	$(PY) -m devstack.broker

@@ -93,6 +93,14 @@ class ManagedProcess:
             self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """Wait for the process to end; its exit status (None when it never started)."""
+        return self.process.wait(timeout) if self.process is not None else None
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
