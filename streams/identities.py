@@ -5,8 +5,8 @@ agent resumed or started it, another channel opened it, or the connector lost tr
 only the LiveEngage consumer id. The sender announces each consumer's identity (lp_consumer_id → channel and
 consumer) and ``route_agent_events`` announces conversation changes that have no route; both are keyed by
 lp_consumer_id, so ``match_identities`` sees them together. Once both are known it publishes the
-conversation's route and hands the change to the consumer's sender, which adopts the conversation and sends
-the texts it had queued.
+conversation's route and hands the newest open change to the consumer's sender, which adopts the conversation
+(unless its state knows better) and sends the texts it had queued.
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ def install(app: faust.App, topics: Topics, identities: RecordTable, dead_letter
     async def match(event: EventT[bytes]) -> None:
         key = key_of(event)
         identity = merged(identities.get(key), decode(IDENTITY, event))
+        identities.put(key, identity)
         change = identity["change"]
-        if change is None or identity["channel_id"] is None or identity["consumer_id"] is None:
-            identities.put(key, identity)
+        if change is None or change["state"] != "OPEN" or identity["channel_id"] is None \
+                or identity["consumer_id"] is None:
             return
         conversation_id = change["conversation_id"]
         route = {"conversation_id": conversation_id, "account_id": identity["account_id"],
@@ -63,6 +64,7 @@ def install(app: faust.App, topics: Topics, identities: RecordTable, dead_letter
         command = {"command_id": f"{conversation_id}@{change['updated_at']}", "account_id": identity["account_id"],
                    "channel_id": identity["channel_id"], "consumer_id": identity["consumer_id"],
                    "action": "APPLY_CHANGE", "created_at": datetime.now(timezone.utc), "change": change}
+        # Forwarded on every announcement, not once: a consumer whose texts wait for this conversation announces
+        # itself again, and the sender ignores a change it already applied or that is older than its state.
         await publish(topics.liveengage_commands, consumer_key(identity["channel_id"], identity["consumer_id"]),
                       COMMAND.encode(command))
-        identities.put(key, identity | {"change": None})  # handed over; the route takes it from here

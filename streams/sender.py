@@ -343,6 +343,8 @@ class ConversationSender:
     async def _other_conversation(self, key: str, change: dict[str, Any], state: dict[str, Any]) -> None:
         """A conversation of this consumer that the connector did not open: adopt it when it is open and the
         consumer has none (texts queued for it are sent now); retry opening when it closed while texts wait."""
+        if change["updated_at"] <= state["change_ts"] or change["conversation_id"] == state["last_conversation_id"]:
+            return  # older than what the state already knows (e.g. the creation of a conversation since closed)
         if change["state"] == "OPEN" and can(state["status"], Trigger.ADOPTED):
             conversation_id = change["conversation_id"]
             state = await self._opened(key, state, Trigger.ADOPTED, conversation_id,
