@@ -151,3 +151,18 @@ def test_closed_conversation_change() -> None:
 
 def test_delete_changes_are_ignored() -> None:
     assert conversation_change(cqm({"state": "CLOSE"}, change_type="DELETE")) is None
+
+
+def test_identity_merge_keeps_who_and_the_newest_change() -> None:
+    from streams.identities import merged
+
+    who = {"lp_consumer_id": "lp", "account_id": "acct", "channel_id": "sms", "consumer_id": "+4917", "change": None}
+    old = {"conversation_id": "c-1", "state": "OPEN", "close_reason": None, "dialog_id": "c-1",
+           "dialog_type": "MAIN", "skill_id": None, "agent_id": None, "updated_at": 10}
+    new = old | {"conversation_id": "c-2", "updated_at": 20}
+    news = {"lp_consumer_id": "lp", "account_id": "acct", "channel_id": None, "consumer_id": None}
+    state = merged(None, who)
+    state = merged(state, news | {"change": new})
+    state = merged(state, news | {"change": old})  # arrives late: older, ignored
+    assert state["change"] == new and state["channel_id"] == "sms" and state["consumer_id"] == "+4917"
+    assert merged(state, who)["change"] == new  # an announcement keeps the change
