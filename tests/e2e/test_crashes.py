@@ -266,4 +266,6 @@ def test_24_dead_letter_topic_unwritable_means_exit_without_commit(chaos: tuple[
     wait_until(lambda: "after the poison" in effects(sandboxes, consumer), timeout=RECOVERY_S, what="the next text")
     letters = wait_until(lambda: [d for k, d in read_topic(stack, CHANNEL_INBOUND.dead_letters) if k == key],
                          timeout=RECOVERY_S, what="the poison record in its dead-letter topic")
-    assert [letter["value"] for letter in letters] == [poison]
+    # Once, or twice when a produce retry around the topic's creation wrote it again (the worker's producer
+    # is not idempotent); never lost.
+    assert {letter["value"] for letter in letters} == {poison} and len(letters) <= 2
