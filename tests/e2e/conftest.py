@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from devstack.broker import KafkaBroker
 from devstack.stack import Stack, StackConfig
@@ -67,6 +67,11 @@ class Sandboxes:
         params = {"ext_consumer_id": self.ext_consumer_id(consumer)}
         return list(self.http.get(f"{self.config.liveengage_url}/sandbox/send-api/requests", params=params)
                     .json()["requests"])
+
+    def effects(self, consumer: str) -> list[str]:
+        """Texts as they stand in the consumer's conversations (what LiveEngage accepted), in order."""
+        return [e["event"]["message"] for c in self.conversations(consumer) for d in c["dialogs"]
+                for e in d["events"] if e["event"].get("contentType") == "text/plain"]
 
     def published_events(self, consumer: str, event_type: str = "ContentEvent") -> list[dict[str, Any]]:
         """The ``body`` of every PublishEvent of this type the sandbox received from the consumer, in order."""
@@ -158,3 +163,17 @@ def read_topic(stack: Stack, topic: TopicSpec) -> list[tuple[str, dict[str, Any]
             await consumer.stop()
 
     return asyncio.run(read())
+
+
+def produce_raw(bootstrap: str, topic: str, key: str, value: bytes) -> None:
+    """Write bytes to a topic directly, as a misbehaving producer would (for poison records)."""
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, key=key.encode(), value=value)
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())

@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from devstack.stack import Stack
 from schemas.topics import CHANNEL_INBOUND
 from tests.conftest import wait_until
-from tests.e2e.conftest import Sandboxes, read_topic
+from tests.e2e.conftest import Sandboxes, produce_raw, read_topic
 
 pytestmark = pytest.mark.e2e
-
-
-def produce_raw(stack: Stack, key: str, value: bytes) -> None:
-    async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(CHANNEL_INBOUND.name, key=key.encode(), value=value)
-        finally:
-            await producer.stop()
-
-    asyncio.run(send())
 
 
 def test_poison_record_is_dead_lettered_and_the_next_message_flows(stack: Stack, sandboxes: Sandboxes,
                                                                     consumer: str) -> None:
     key = f"{stack.config.channel_id}:{consumer}"
     poison = b"not avro " + uuid.uuid4().bytes
-    produce_raw(stack, key, poison)
+    produce_raw(stack.bootstrap, CHANNEL_INBOUND.name, key, poison)
     sandboxes.consumer_says(consumer, "after the poison")
 
     def my_dead_letters() -> list[dict[str, object]]:

@@ -36,12 +36,6 @@ def inject(sandboxes: Sandboxes, url: str, **fault: Any) -> None:
     assert sandboxes.http.post(url, json=fault).status_code == 200
 
 
-def effects(sandboxes: Sandboxes, consumer: str) -> list[str]:
-    """Texts as they stand in the consumer's conversations (what LiveEngage accepted), in order."""
-    return [e["event"]["message"] for c in sandboxes.conversations(consumer) for d in c["dialogs"]
-            for e in d["events"] if e["event"].get("contentType") == "text/plain"]
-
-
 def test_21_5xx_is_retried_and_each_text_arrives_once_in_order(sandboxes: Sandboxes, faults: str,
                                                                 consumer: str) -> None:
     sandboxes.open_conversation(consumer, "before")
@@ -50,8 +44,8 @@ def test_21_5xx_is_retried_and_each_text_arrives_once_in_order(sandboxes: Sandbo
     acknowledged = ["during 1", "during 2", "during 3"]
     for text in acknowledged:
         sandboxes.consumer_says(consumer, text)
-    wait_until(lambda: len(effects(sandboxes, consumer)) >= 4, timeout=DEADLINE_S, what="every text")
-    assert effects(sandboxes, consumer) == ["before", *acknowledged]
+    wait_until(lambda: len(sandboxes.effects(consumer)) >= 4, timeout=DEADLINE_S, what="every text")
+    assert sandboxes.effects(consumer) == ["before", *acknowledged]
     refused = [t for t in sandboxes.published_texts(consumer) if t == "during 1"]
     assert len(refused) == 3  # two 503s, then accepted: retried, not dropped, not doubled
 
@@ -68,11 +62,11 @@ def test_21_a_retry_does_not_hold_up_other_consumers(sandboxes: Sandboxes, fault
                what="the first failing attempt")
     started = time.monotonic()
     sandboxes.consumer_says(other, "not held up")
-    wait_until(lambda: "not held up" in effects(sandboxes, other), timeout=DEADLINE_S, what="the other's text")
+    wait_until(lambda: "not held up" in sandboxes.effects(other), timeout=DEADLINE_S, what="the other's text")
     other_took = time.monotonic() - started
-    wait_until(lambda: "stuck for a while" in effects(sandboxes, consumer), timeout=DEADLINE_S,
+    wait_until(lambda: "stuck for a while" in sandboxes.effects(consumer), timeout=DEADLINE_S,
                what="the retried text")
-    assert effects(sandboxes, consumer) == ["mine", "stuck for a while"]
+    assert sandboxes.effects(consumer) == ["mine", "stuck for a while"]
     # The other consumer's text did not wait for the ~2 s of retries (whatever their partitions).
     assert other_took < 1.5, f"the other consumer waited {other_took:.1f}s"
 
@@ -84,9 +78,9 @@ def test_21_429_honours_retry_after(sandboxes: Sandboxes, faults: str, consumer:
     sandboxes.consumer_says(consumer, "throttled")
     wait_until(lambda: "throttled" in sandboxes.published_texts(consumer), timeout=DEADLINE_S, what="the 429")
     refused_at = time.monotonic()
-    wait_until(lambda: "throttled" in effects(sandboxes, consumer), timeout=DEADLINE_S, what="the retry")
+    wait_until(lambda: "throttled" in sandboxes.effects(consumer), timeout=DEADLINE_S, what="the retry")
     assert time.monotonic() - refused_at >= 1.5  # not the 0.3 s schedule: Retry-After (2 s) wins
-    assert effects(sandboxes, consumer) == ["first", "throttled"]
+    assert sandboxes.effects(consumer) == ["first", "throttled"]
 
 
 def test_22_expired_app_jwt_is_renewed_without_dead_letters(stack: Stack, sandboxes: Sandboxes,
@@ -94,7 +88,7 @@ def test_22_expired_app_jwt_is_renewed_without_dead_letters(stack: Stack, sandbo
     sandboxes.open_conversation(consumer, "one")
     sandboxes.http.post(f"{stack.config.liveengage_url}/sandbox/auth/revoke")
     sandboxes.consumer_says(consumer, "two")
-    wait_until(lambda: "two" in effects(sandboxes, consumer), timeout=DEADLINE_S, what="the text after expiry")
+    wait_until(lambda: "two" in sandboxes.effects(consumer), timeout=DEADLINE_S, what="the text after expiry")
     key = f"{stack.config.channel_id}:{consumer}"
     assert not [d for k, d in read_topic(stack, LIVEENGAGE_COMMANDS.dead_letters) if k == key]
 
@@ -129,8 +123,8 @@ def test_23_permanent_4xx_is_dead_lettered_the_partition_moves_and_replay_delive
            ext_consumer_id=sandboxes.ext_consumer_id(consumer))
     sandboxes.consumer_says(consumer, "refused once")
     sandboxes.consumer_says(consumer, "after it")
-    wait_until(lambda: "after it" in effects(sandboxes, consumer), timeout=DEADLINE_S, what="the next text")
-    assert effects(sandboxes, consumer) == ["hello", "after it"]  # not retried: no retry storm on a 4xx
+    wait_until(lambda: "after it" in sandboxes.effects(consumer), timeout=DEADLINE_S, what="the next text")
+    assert sandboxes.effects(consumer) == ["hello", "after it"]  # not retried: no retry storm on a 4xx
     assert Counter(sandboxes.published_texts(consumer))["refused once"] == 1
     key = f"{stack.config.channel_id}:{consumer}"
     (headers,) = wait_until(lambda: dead_letter_headers(stack, key), timeout=DEADLINE_S, what="the dead letter")
@@ -143,14 +137,14 @@ def test_23_permanent_4xx_is_dead_lettered_the_partition_moves_and_replay_delive
     first = subprocess.run(replay, env=stack.connector_env(), capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("replayed ") and not first.stdout.startswith("replayed 0")
-    wait_until(lambda: "refused once" in effects(sandboxes, consumer), timeout=DEADLINE_S, what="the replay")
+    wait_until(lambda: "refused once" in sandboxes.effects(consumer), timeout=DEADLINE_S, what="the replay")
     again = subprocess.run(replay, env=stack.connector_env(), capture_output=True, text=True, timeout=60)
     assert again.stdout.strip() == f"replayed 0 dead letters to {LIVEENGAGE_COMMANDS.name}"
     listed = subprocess.run([sys.executable, "-m", "streams", "dead-letters", "list", "--source",
                              LIVEENGAGE_COMMANDS.name], env=stack.connector_env(), capture_output=True, text=True,
                             timeout=60)
     assert "RemoteRejectedError" in listed.stdout and "refused once" not in listed.stdout  # no texts listed
-    assert effects(sandboxes, consumer).count("refused once") == 1
+    assert sandboxes.effects(consumer).count("refused once") == 1
 
 
 def test_21_retries_exhausted_go_to_dead_letters_and_the_queue_moves_on(
@@ -160,9 +154,9 @@ def test_21_retries_exhausted_go_to_dead_letters_and_the_queue_moves_on(
            ext_consumer_id=sandboxes.ext_consumer_id(consumer))
     sandboxes.consumer_says(consumer, "never accepted")
     sandboxes.consumer_says(consumer, "queued behind it")
-    wait_until(lambda: "queued behind it" in effects(sandboxes, consumer), timeout=DEADLINE_S,
+    wait_until(lambda: "queued behind it" in sandboxes.effects(consumer), timeout=DEADLINE_S,
                what="the queued text")
-    assert effects(sandboxes, consumer) == ["start", "queued behind it"]
+    assert sandboxes.effects(consumer) == ["start", "queued behind it"]
     key = f"{stack.config.channel_id}:{consumer}"
     (headers,) = wait_until(lambda: dead_letter_headers(stack, key), timeout=DEADLINE_S, what="the dead letter")
     assert headers["dlq.error.class"] == "RemoteUnavailableError" and headers["dlq.attempts"] == "4"
