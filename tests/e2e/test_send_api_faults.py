@@ -60,15 +60,14 @@ def test_21_a_retry_does_not_hold_up_other_consumers(sandboxes: Sandboxes, fault
     sandboxes.consumer_says(consumer, "stuck for a while")
     wait_until(lambda: "stuck for a while" in sandboxes.published_texts(consumer), timeout=DEADLINE_S,
                what="the first failing attempt")
-    started = time.monotonic()
     sandboxes.consumer_says(other, "not held up")
     wait_until(lambda: "not held up" in sandboxes.effects(other), timeout=DEADLINE_S, what="the other's text")
-    other_took = time.monotonic() - started
+    # The other consumer's text went through while this one's retries (about 2 s in all) were still pending,
+    # whatever partitions the two share.
+    assert "stuck for a while" not in sandboxes.effects(consumer)
     wait_until(lambda: "stuck for a while" in sandboxes.effects(consumer), timeout=DEADLINE_S,
                what="the retried text")
     assert sandboxes.effects(consumer) == ["mine", "stuck for a while"]
-    # The other consumer's text did not wait for the ~2 s of retries (whatever their partitions).
-    assert other_took < 1.5, f"the other consumer waited {other_took:.1f}s"
 
 
 def test_21_429_honours_retry_after(sandboxes: Sandboxes, faults: str, consumer: str) -> None:
