@@ -7,6 +7,7 @@ machine in ``streams.conversation`` sees one consumer's events one at a time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -31,8 +32,6 @@ COMMAND = codec("LiveEngageCommand")
 IDENTITY = codec("ConsumerIdentity")
 QUEUEABLE = ("PUBLISH_TEXT", "PUBLISH_FILE")
 LIVEENGAGE_ACTIONS = ("PUBLISH_TEXT", "PUBLISH_FILE", "ACCEPT_STATUS", "CHAT_STATE", "CLOSE", "SUBMIT_SURVEY")
-KNOWN_ACTIONS = ("PUBLISH_TEXT", "PUBLISH_FILE", "ACCEPT_STATUS", "CHAT_STATE", "CLOSE", "SUBMIT_SURVEY",
-                 "APPLY_CHANGE", "AGENT_RECEIPT")
 PUBLISHED_KEPT = 200  # recent consumer events remembered for the agent's receipts
 LEDGER_KEPT = 500  # recent commands remembered as carried out, so that replays of them are no-ops
 FILE_TYPES = {"image/jpeg": "JPEG", "image/jpg": "JPG", "image/png": "PNG", "image/gif": "GIF"}
@@ -54,6 +53,11 @@ def new_state(command: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def waiting_id(state: dict[str, Any]) -> str | None:
+    """The id of the first queued command, if any."""
+    return str(COMMAND.decode(state["pending"][0])["command_id"]) if state["pending"] else None
+
+
 def moved(state: dict[str, Any], trigger: Trigger, **changes: Any) -> dict[str, Any]:
     """The state after ``trigger`` (raises ``InvalidTransitionError`` for an edge the machine lacks)."""
     return state | changes | {"status": next_status(state["status"], trigger).value, "updated_at": now()}
@@ -73,6 +77,12 @@ class ConversationSender:
                  dead_letters: DeadLetters, settings: WorkerSettings) -> None:
         self._table = table
         self._dead_letters = dead_letters
+        self._handlers: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[None]]] = {
+            "PUBLISH_TEXT": self._publish_text, "PUBLISH_FILE": self._publish_file,
+            "ACCEPT_STATUS": self._accept_status, "CHAT_STATE": self._chat_state, "CLOSE": self._close,
+            "SUBMIT_SURVEY": self._submit_survey, "APPLY_CHANGE": self._apply_change,
+            "AGENT_RECEIPT": self._agent_receipt,
+        }
         self._liveengage = liveengage
         self._channels = channels
         self._topics = topics
@@ -86,7 +96,7 @@ class ConversationSender:
             RecordError: the command cannot be carried out (dead-letter it); for a retried command, after the
                 last retry. Completed steps are in the state, so applying the same command again is safe.
         """
-        if command["action"] not in KNOWN_ACTIONS:
+        if command["action"] not in self._handlers:
             raise UnsupportedEventError(f"command action {command['action']} is not supported")
         state = self._table.get(key) or new_state(command)
         if command["attempt"] > 0:
@@ -119,9 +129,8 @@ class ConversationSender:
             raise exc
         delay = max(delays[retry - 1], exc.retry_after_s or 0.0)
         state = self._table.get(key) or new_state(command)
-        waiting = [COMMAND.decode(raw)["command_id"] for raw in state["pending"][:1]]
-        pending = state["pending"] if waiting == [command["command_id"]] else [COMMAND.encode(command),
-                                                                                *state["pending"]]
+        pending = state["pending"] if waiting_id(state) == command["command_id"] else [COMMAND.encode(command),
+                                                                                        *state["pending"]]
         self._save(key, state | {"pending": pending, "retrying": True})
         due = now() + timedelta(seconds=delay)
         logger.warning("LiveEngage unavailable for a command (%s); retry %d of %d in %.1fs",
@@ -132,10 +141,9 @@ class ConversationSender:
 
     async def _retry(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
         """A scheduled retry: carry out the waiting command, then the commands queued behind it."""
-        head = [COMMAND.decode(raw)["command_id"] for raw in state["pending"][:1]]
-        if not state["retrying"] or head != [command["command_id"]]:
+        if not state["retrying"] or waiting_id(state) != command["command_id"]:
             return  # a retry already done (redelivered), or overtaken by a replay
-        if await self._attempt(key, command, state | {"pending": state["pending"]}):
+        if await self._attempt(key, command, state):
             state = self._table.get(key) or state
             self._save(key, state | {"pending": state["pending"][1:], "retrying": False})
             await self._drain(key)
@@ -149,17 +157,11 @@ class ConversationSender:
 
     async def _run(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> bool:
         """Carry out one command; False when it is (or stays) queued for LiveEngage's open conversation."""
-        handlers = {
-            "PUBLISH_TEXT": self._publish_text, "PUBLISH_FILE": self._publish_file,
-            "ACCEPT_STATUS": self._accept_status, "CHAT_STATE": self._chat_state, "CLOSE": self._close,
-            "SUBMIT_SURVEY": self._submit_survey, "APPLY_CHANGE": self._apply_change,
-            "AGENT_RECEIPT": self._agent_receipt,
-        }
         if command["action"] in LIVEENGAGE_ACTIONS and command["command_id"] in state["ledger"]:
             logger.info("command already carried out in LiveEngage; skipping its replay")
             return True
         try:
-            await handlers[command["action"]](key, command, state)
+            await self._handlers[command["action"]](key, command, state)
         except Queued:
             return False
         if command["action"] in LIVEENGAGE_ACTIONS:
