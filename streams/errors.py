@@ -7,12 +7,17 @@
     │   ├── UnknownConversationError      an agent event of a conversation this connector never opened
     │   ├── UnsupportedEventError         a kind of event this version cannot carry out
     │   ├── RemoteRejectedError           LiveEngage or the channel answered 4xx: retrying would not help
-    │   ├── RemoteUnavailableError        5xx, 429, timeout or connection error (retriable=True)
+    │   ├── RemoteUnavailableError        5xx, 429, timeout or connection error (retriable=True); ``ambiguous``
+    │   │                                 when the call may have taken effect (a retry can duplicate it)
     │   └── UnexpectedError               a bug met this record: logged with its traceback, kept for replay
     └── (Kafka failing while a record is handled exits the worker without committing: see DeadLetters)
 """
 
 from __future__ import annotations
+
+
+# Logged with a retry after an ambiguous failure, so duplicates at the remote can be counted from the logs.
+AMBIGUOUS_NOTE = ": ambiguous failure, the call may have taken effect and its retry can duplicate it"
 
 
 class StreamsError(Exception):
@@ -50,9 +55,10 @@ class RemoteRejectedError(RecordError):
 class RemoteUnavailableError(RecordError):
     retriable = True
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after_s: float | None = None, ambiguous: bool = False) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.ambiguous = ambiguous
 
 
 class UnexpectedError(RecordError):

@@ -18,13 +18,18 @@ def new_client(timeout_s: float) -> httpx.AsyncClient:
 async def request(client: httpx.AsyncClient, method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
     """Send one request; connection errors and timeouts become ``RemoteUnavailableError``.
 
+    Only a refused connection proves the request was never handled. After a timeout or a connection lost
+    mid-answer the remote may have carried the call out, so the error is marked ``ambiguous``: a retry can
+    duplicate it, and LiveEngage has no idempotency key to prevent that. (The aiohttp transport reports a
+    connection dropped after the request as ``ConnectTimeout``, so only ``ConnectError`` counts as unsent.)
+
     Returns every HTTP answer as it is; callers decide what a status means (see ``raise_for_status``).
     """
     try:
         return await client.request(method, url, **kwargs)
     except httpx.TransportError as exc:
         message = f"{what}: {exc.__class__.__name__}"
-        raise RemoteUnavailableError(message) from exc
+        raise RemoteUnavailableError(message, ambiguous=not isinstance(exc, httpx.ConnectError)) from exc
 
 
 def raise_for_status(response: httpx.Response, *, what: str) -> None:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from streams.errors import StreamsError
+from streams.errors import AMBIGUOUS_NOTE, RemoteUnavailableError, StreamsError
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -27,7 +27,8 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int, base_
                 exc.attempts = attempt
                 raise
             delay = base_delay_s * 2 ** (attempt - 1)
-            logger.warning("%s failed (%s), attempt %d/%d; retrying in %.1fs",
-                           what, exc.__class__.__name__, attempt, attempts, delay)
+            ambiguous = isinstance(exc, RemoteUnavailableError) and exc.ambiguous
+            logger.warning("%s failed (%s)%s, attempt %d/%d; retrying in %.1fs", what, exc.__class__.__name__,
+                           AMBIGUOUS_NOTE if ambiguous else "", attempt, attempts, delay)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")

@@ -18,7 +18,8 @@ from streams import requests
 from streams.channels import ChannelClient
 from streams.conversation import CLOSE_TRIGGERS, Status, Trigger, can, next_status
 from streams.deadletters import DeadLetters
-from streams.errors import RecordError, RemoteRejectedError, RemoteUnavailableError, UnsupportedEventError
+from streams.errors import (AMBIGUOUS_NOTE, RecordError, RemoteRejectedError, RemoteUnavailableError,
+                            UnsupportedEventError)
 from streams.liveengage import LiveEngageClient
 from streams.settings import ChannelRoute, WorkerSettings
 from streams.state import RecordTable
@@ -133,8 +134,8 @@ class ConversationSender:
                                                                                         *state["pending"]]
         self._save(key, state | {"pending": pending, "retrying": True})
         due = now() + timedelta(seconds=delay)
-        logger.warning("LiveEngage unavailable for a command (%s); retry %d of %d in %.1fs",
-                       exc.__class__.__name__, retry, len(delays), delay)
+        logger.warning("LiveEngage unavailable for %s (%s)%s; retry %d of %d in %.1fs", command["action"], exc,
+                       AMBIGUOUS_NOTE if exc.ambiguous else "", retry, len(delays), delay)
         await publish(self._topics.liveengage_retries, key,
                       COMMAND.encode(command | {"attempt": retry, "due_at": due}))
         return False

@@ -9,6 +9,7 @@ import secrets
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -16,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulators.liveengage import jwt
-from emulators.liveengage.faults import Faults
+from emulators.liveengage.faults import CutAnswer, Faults
 from emulators.liveengage.files import FileStore
 from emulators.liveengage.store import Store, conversation_notification, messaging_notification
 from emulators.liveengage.webhooks import WebhookDispatcher
@@ -170,13 +171,18 @@ class LiveEngageApi:
         return {"code": "BAD_REQUEST", "body": {"msg": message}, "reqId": request_id}
 
     # Send API: CONVERSATION (batch)
-    async def _injected(self, endpoint: str, consumer: dict[str, Any]) -> Response | None:
+    async def _with_faults(self, endpoint: str, consumer: dict[str, Any],
+                           handle: Callable[[], Awaitable[Response]]) -> Response:
+        """Handle the call, unless an injected fault answers instead, delays it or cuts its answer."""
         fault = self.faults.take(endpoint, consumer.get("ext_consumer_id"))
         if fault is None:
-            return None
+            return await handle()
         if fault.delay_s:
             await asyncio.sleep(fault.delay_s)
-        return fault.answer()
+        if (answer := fault.answer()) is not None:
+            return answer
+        response = await handle()
+        return CutAnswer(response) if fault.reset else response
 
     async def conversation(self, request: Request) -> Response:
         try:
@@ -184,8 +190,9 @@ class LiveEngageApi:
             consumer = self._consumer(request)
         except AuthError as exc:
             return exc.response()
-        if (injected := await self._injected("conversation", consumer)) is not None:
-            return injected
+        return await self._with_faults("conversation", consumer, lambda: self._conversation(request, consumer))
+
+    async def _conversation(self, request: Request, consumer: dict[str, Any]) -> Response:
         batch = await _json(request)
         self._log(request, consumer, batch)
         problem = _batch_problem(batch, self.config.account_id)
@@ -217,8 +224,9 @@ class LiveEngageApi:
         raw = await request.body()
         message = await _json(request)
         self._log(request, consumer, message)
-        if (injected := await self._injected("send", consumer)) is not None:
-            return injected
+        return await self._with_faults("send", consumer, lambda: self._send(raw, message, consumer))
+
+    async def _send(self, raw: bytes, message: Any, consumer: dict[str, Any]) -> Response:
         if len(raw.decode("utf-8", "replace")) > SEND_LIMIT_CHARS:
             return self._reject(message, "Bad Request")
         if not _is_request(message):

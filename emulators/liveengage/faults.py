@@ -2,7 +2,10 @@
 
 A fault applies to the next ``count`` matching Send API calls (``endpoint`` conversation, send or any; optionally
 only one consumer's): answer ``status`` (with ``Retry-After`` for 429), or wait ``delay_s`` before handling the
-call normally (a slow LiveEngage: a client that times out does not know whether the call took effect).
+call normally (a slow LiveEngage: a client that times out does not know whether the call took effect), or
+``reset``: handle the call, then drop the connection halfway through the answer (a proxy or a LiveEngage node
+failing; the call took effect but the client cannot know). Like LiveEngage, the sandbox does not deduplicate:
+a client that retries after a timeout or a reset sends the event twice.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 
 @dataclass
@@ -23,6 +27,7 @@ class Fault:
     status: int | None = None
     retry_after_s: int | None = None
     delay_s: float = 0.0
+    reset: bool = False
     ext_consumer_id: str | None = None
 
     def matches(self, endpoint: str, ext_consumer_id: str | None) -> bool:
@@ -35,6 +40,25 @@ class Fault:
         body = {"code": "BAD_REQUEST" if self.status < 500 else "INTERNAL_ERROR",
                 "body": {"msg": f"injected fault {self.status}"}}
         return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+class ConnectionDropped(Exception):
+    """Raised after half an answer was sent: the server closes the connection, as it does for any app error."""
+
+
+class CutAnswer(Response):
+    """The head of ``answer`` and half its body, then the connection drops."""
+
+    def __init__(self, answer: Response) -> None:
+        super().__init__()
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = bytes(self.answer.body)
+        await send({"type": "http.response.start", "status": self.answer.status_code,
+                    "headers": self.answer.raw_headers})
+        await send({"type": "http.response.body", "body": body[:len(body) // 2], "more_body": True})
+        raise ConnectionDropped("sandbox fault 'reset': connection dropped after the call was handled")
 
 
 class Faults:

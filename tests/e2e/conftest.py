@@ -23,6 +23,7 @@ from tests.conftest import wait_until
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 60.0
+HTTP_TIMEOUT_S = 4.0  # the shared stack worker's Send API timeout; short, so timeout faults are quick to test
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +36,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 
 @pytest.fixture(scope="session")
 def stack(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(broker.bootstrap, StackConfig.on_free_ports(webhook_retry_interval_s=0.5,
-                                                                retry_delays_s=[0.3, 0.6, 1.2], body_timeout_s=2.0),
-                    Path(tmp_path_factory.mktemp("stack")))
+    config = StackConfig.on_free_ports(webhook_retry_interval_s=0.5, retry_delays_s=[0.3, 0.6, 1.2],
+                                       body_timeout_s=2.0, worker_env={"LEC_HTTP_TIMEOUT_S": str(HTTP_TIMEOUT_S)})
+    running = Stack(broker.bootstrap, config, Path(tmp_path_factory.mktemp("stack")))
     running.start()
     yield running
     running.stop()

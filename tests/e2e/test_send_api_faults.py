@@ -20,7 +20,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from devstack.stack import Stack
 from schemas.topics import LIVEENGAGE_COMMANDS
 from tests.conftest import wait_until
-from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_topic
+from streams.errors import AMBIGUOUS_NOTE
+from tests.e2e.conftest import DEADLINE_S, HTTP_TIMEOUT_S, Sandboxes, read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -160,3 +161,59 @@ def test_21_retries_exhausted_go_to_dead_letters_and_the_queue_moves_on(
     (headers,) = wait_until(lambda: dead_letter_headers(stack, key), timeout=DEADLINE_S, what="the dead letter")
     assert headers["dlq.error.class"] == "RemoteUnavailableError" and headers["dlq.attempts"] == "4"
     assert Counter(sandboxes.published_texts(consumer))["never accepted"] == 4
+
+
+class AmbiguousFailures:
+    """Counts the worker's reports of ambiguous failures (a call that may have taken effect) from now on."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.worker = stack.processes["worker"]
+        self.start = len(self.worker.log())
+
+    def count(self) -> int:
+        return self.worker.log()[self.start:].count(AMBIGUOUS_NOTE)
+
+
+def test_21_timed_out_send_is_retried_and_its_duplicate_reported(stack: Stack, sandboxes: Sandboxes, faults: str,
+                                                                 consumer: str) -> None:
+    sandboxes.open_conversation(consumer, "before")
+    ambiguous = AmbiguousFailures(stack)
+    # LiveEngage answers later than the worker waits, but carries the call out: the worker cannot know it did.
+    inject(sandboxes, faults, endpoint="send", delay_s=HTTP_TIMEOUT_S + 1.5, count=1,
+           ext_consumer_id=sandboxes.ext_consumer_id(consumer))
+    sandboxes.consumer_says(consumer, "slow once")
+    sandboxes.consumer_says(consumer, "after it")
+    wait_until(lambda: Counter(sandboxes.effects(consumer)) == Counter(["before", "slow once", "slow once",
+                                                                        "after it"]),
+               timeout=DEADLINE_S, what="the retried text, the late original and the next text")
+    # Nothing lost; the one duplicate (the late original) is the one reported ambiguous failure.
+    assert ambiguous.count() == 1
+    effects = sandboxes.effects(consumer)
+    assert effects.index("slow once") < effects.index("after it")  # the retry kept the consumer's order
+
+
+def test_21_connection_reset_after_the_send_is_retried_and_its_duplicate_reported(
+        stack: Stack, sandboxes: Sandboxes, faults: str, consumer: str) -> None:
+    sandboxes.open_conversation(consumer, "before")
+    ambiguous = AmbiguousFailures(stack)
+    inject(sandboxes, faults, endpoint="send", reset=True, count=1,
+           ext_consumer_id=sandboxes.ext_consumer_id(consumer))
+    sandboxes.consumer_says(consumer, "cut once")
+    sandboxes.consumer_says(consumer, "after it")
+    wait_until(lambda: "after it" in sandboxes.effects(consumer), timeout=DEADLINE_S, what="the next text")
+    assert sandboxes.effects(consumer) == ["before", "cut once", "cut once", "after it"]
+    assert ambiguous.count() == 1  # duplicates at LiveEngage: at most 1 + ambiguous failures, and reported
+
+
+def test_21_connection_reset_after_opening_recovers_the_opened_conversation(
+        stack: Stack, sandboxes: Sandboxes, faults: str, consumer: str) -> None:
+    ambiguous = AmbiguousFailures(stack)
+    inject(sandboxes, faults, endpoint="conversation", reset=True, count=1,
+           ext_consumer_id=sandboxes.ext_consumer_id(consumer))
+    sandboxes.consumer_says(consumer, "first words")
+    sandboxes.consumer_says(consumer, "second words")
+    wait_until(lambda: "second words" in sandboxes.effects(consumer), timeout=DEADLINE_S, what="both texts")
+    # The conversation the cut answer opened is found again, not doubled; the texts arrive once, in order.
+    assert len(sandboxes.conversations(consumer)) == 1
+    assert sandboxes.effects(consumer) == ["first words", "second words"]
+    assert ambiguous.count() == 1

@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 
+from streams import http
 from streams.errors import RemoteRejectedError, RemoteUnavailableError
 from streams.liveengage import LiveEngageClient
 from streams.settings import WorkerSettings
@@ -101,3 +102,20 @@ async def test_in_body_message_is_kept_for_the_caller(fake: FakeLiveEngage, clie
         await client.send("acct", "jws", REQUEST)
 
 
+
+
+@pytest.mark.parametrize(("failure", "ambiguous"), [
+    (httpx.ConnectError("refused"), False),  # never sent: a retry cannot duplicate it
+    (httpx.ReadTimeout("no answer in time"), True),
+    (httpx.ReadError("connection dropped mid-answer"), True),
+    (httpx.ConnectTimeout("what the aiohttp transport reports for a dropped connection"), True),
+])
+async def test_transport_failures_are_retriable_and_ambiguous_unless_never_sent(failure: httpx.TransportError,
+                                                                              ambiguous: bool) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fail)) as client:
+        with pytest.raises(RemoteUnavailableError) as raised:
+            await http.request(client, "POST", "http://le.test/send", what="Send API")
+    assert raised.value.retriable and raised.value.ambiguous is ambiguous
