@@ -61,11 +61,11 @@ logger.started.level = INFO
 SERVER_PROPERTIES = """process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:{cport}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}{proxied_listener}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}{proxied_advertised}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT
 log.dirs={data}
 num.partitions=1
 num.recovery.threads.per.data.dir=1
@@ -147,6 +147,10 @@ class KafkaBroker:
 
     port: int = 0
     controller_port: int = 0
+    # With a proxy_port, a second listener on proxied_port tells its clients to connect at proxy_port, so a
+    # TCP proxy there (devstack.tcpproxy) carries all their traffic: bootstrap and every later connection.
+    proxy_port: int = 0
+    proxied_port: int = 0
     heap: tuple[str, ...] = ("-Xms256m", "-Xmx512m")
     cache: Path = DEFAULT_CACHE
     log_path: Path | None = None
@@ -160,6 +164,11 @@ class KafkaBroker:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def proxied_bootstrap(self) -> str:
+        """Where clients that should go through the proxy connect (the proxy's own address)."""
+        return f"127.0.0.1:{self.proxy_port}"
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
@@ -171,7 +180,14 @@ class KafkaBroker:
         data = self._workdir / "data"
         (self._workdir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
         properties = self._workdir / "server.properties"
-        properties.write_text(SERVER_PROPERTIES.format(port=self.port, cport=self.controller_port, data=data))
+        proxied_listener = proxied_advertised = ""
+        if self.proxy_port:
+            self.proxied_port = self.proxied_port or free_port()
+            proxied_listener = f",PROXIED://127.0.0.1:{self.proxied_port}"
+            proxied_advertised = f",PROXIED://127.0.0.1:{self.proxy_port}"
+        properties.write_text(SERVER_PROPERTIES.format(port=self.port, cport=self.controller_port, data=data,
+                                                       proxied_listener=proxied_listener,
+                                                       proxied_advertised=proxied_advertised))
         self.log_path = self.log_path or self._workdir / "broker.log"
         logging_opt = f"-Dlog4j2.configurationFile={self._workdir / 'log4j2.properties'}"
         classpath = f"{lib}/*"

@@ -1,0 +1,84 @@
+"""Consumers writing through the channel bridge while a fault is injected, and the invariant checked after it.
+
+A is the texts the bridge acknowledged, K the records in lec.channel.inbound, E the texts in the LiveEngage
+sandbox's conversations: A ⊆ K ⊆ E by a deadline, K without duplicates, E in each consumer's order and with no
+more duplicates than the test allows (one per hard kill inside a send window), which it reports.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+
+import httpx
+
+from devstack.stack import Stack
+from schemas.topics import CHANNEL_INBOUND
+from tests.conftest import wait_until
+from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_topic
+
+RECOVERY_S = 120.0
+
+
+class Traffic:
+    """Consumers writing in a background thread; A is what the bridge acknowledged, in order per consumer."""
+
+    def __init__(self, stack: Stack, consumers: int, per_consumer: int) -> None:
+        self.url = f"{stack.config.channel_url}/sandbox/consumers"
+        self.consumers = [f"+1666{uuid.uuid4().int % 10**7:07d}" for _ in range(consumers)]
+        self.per_consumer = per_consumer
+        self.acknowledged: dict[str, list[str]] = {c: [] for c in self.consumers}
+        self.refused = 0
+        self.sent = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30.0) as client:
+            for n in range(self.per_consumer):
+                for consumer in self.consumers:
+                    text = f"{consumer} message {n}"
+                    answer = client.post(f"{self.url}/{consumer}/messages", json={"text": text}).json()
+                    if answer.get("bridge_status") == 202:
+                        self.acknowledged[consumer].append(text)
+                    else:
+                        self.refused += 1
+        self.sent.set()
+
+    def start(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def join(self) -> None:
+        self._thread.join(timeout=RECOVERY_S)
+        assert self.sent.is_set(), "the traffic did not finish"
+
+
+def check_invariants(stack: Stack, sandboxes: Sandboxes, traffic: Traffic, allowed_duplicates: int) -> int:
+    """A ⊆ K ⊆ E by a deadline; K has no duplicates; per-consumer order in E; return E's duplicate count."""
+    traffic.join()
+    acknowledged = [text for texts in traffic.acknowledged.values() for text in texts]
+
+    def all_effected() -> bool:
+        return all(set(texts) <= set(sandboxes.effects(c)) for c, texts in traffic.acknowledged.items())
+
+    wait_until(all_effected, timeout=RECOVERY_S, what="every acknowledged text at LiveEngage", interval=0.5)
+    in_topic = Counter(record["text"] for key, record in read_topic(stack, CHANNEL_INBOUND)
+                       if record["consumer_id"] in traffic.acknowledged)
+    assert set(acknowledged) <= set(in_topic), "an acknowledged message is missing from Kafka"
+    assert max(in_topic.values()) == 1, "a message is twice in Kafka"
+    duplicates = 0
+    for consumer, texts in traffic.acknowledged.items():
+        seen = sandboxes.effects(consumer)
+        assert set(in_topic) & set(seen) >= {t for t in in_topic if t.startswith(consumer)}
+        duplicates += len(seen) - len(set(seen))
+        first_seen = list(dict.fromkeys(seen))
+        assert [t for t in first_seen if t in texts] == texts, f"order broken for {consumer}"
+    print(f"\n{len(acknowledged)} acknowledged, {traffic.refused} refused, {duplicates} duplicate effects")
+    assert duplicates <= allowed_duplicates
+    return duplicates
+
+
+def wait_for_some(sandboxes: Sandboxes, traffic: Traffic, count: int) -> None:
+    wait_until(lambda: sum(len(sandboxes.effects(c)) for c in traffic.consumers) >= count, timeout=DEADLINE_S,
+               what=f"{count} texts at LiveEngage", interval=0.2)
