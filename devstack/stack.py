@@ -43,6 +43,7 @@ class StackConfig:
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     channel_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     outbound_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    analytics_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @classmethod
     def on_free_ports(cls, **overrides: object) -> StackConfig:
@@ -187,6 +188,7 @@ class Stack:
             "LEC_RETRY_DELAYS_S": json.dumps(self.config.retry_delays_s),
             "LEC_LOG_LEVEL": self.config.log_level,
             "LEC_BODY_TIMEOUT_S": str(self.config.body_timeout_s),
+            "LEC_ANALYTICS_KEY": self.config.analytics_key,
         }
 
     def _add(self, name: str, args: list[str], env: dict[str, str]) -> ManagedProcess:

@@ -27,9 +27,12 @@ CHANNEL_OUTBOUND = TopicSpec("lec.channel.outbound", "ChannelOutbound", "channel
 CONSUMER_IDENTITIES = TopicSpec("lec.consumer.identities", "ConsumerIdentity", "lp_consumer_id")
 LIVEENGAGE_RETRIES = TopicSpec("lec.liveengage.retries", "LiveEngageCommand", "channel_id:consumer_id")
 
+# For analytics consumers only: written by the worker, read by nobody in the connector, free of PII.
+ANALYTICS_EVENTS = TopicSpec("lec.analytics.events", "AnalyticsEvent", "conversation_id")
+
 SOURCES = (CHANNEL_INBOUND, LIVEENGAGE_COMMANDS, LIVEENGAGE_EVENTS, CONVERSATION_ROUTES, CHANNEL_OUTBOUND,
            CONSUMER_IDENTITIES, LIVEENGAGE_RETRIES)
-ALL = SOURCES + tuple(topic.dead_letters for topic in SOURCES)
+ALL = SOURCES + tuple(topic.dead_letters for topic in SOURCES) + (ANALYTICS_EVENTS,)
 
 # Worker state tables; Faust names their changelog topics "<app id>-<table>-changelog".
 CONVERSATIONS_TABLE = "conversations"  # ConversationState by channel_id:consumer_id

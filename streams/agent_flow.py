@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 import faust
@@ -20,6 +19,7 @@ from faust.types import EventT, StreamT
 
 from schemas.codec import codec
 from schemas.topics import consumer_key
+from streams.analytics import Analytics, since_ms
 from streams.channels import ChannelClient
 from streams.deadletters import DeadLetters
 from streams.errors import UnknownConversationError
@@ -37,10 +37,6 @@ COMMAND = codec("LiveEngageCommand")
 IDENTITY = codec("ConsumerIdentity")
 MESSAGING = "ms.MessagingEventNotification"
 TYPING_STATES = {"COMPOSING": True, "ACTIVE": False, "PAUSE": False}
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def consumer_content(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -73,7 +69,7 @@ def consumer_content(event: dict[str, Any]) -> dict[str, Any] | None:
         "text": rendered.text,
         "choices": rendered.choices,
         "sequence": event["sequence"],
-        "created_at": now(),
+        "created_at": event["received_at"],  # the webhook's arrival: delivery latency counts from there
     }
 
 
@@ -104,7 +100,7 @@ def conversation_change(event: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, delivered: SeenSet,
-            choices: RecordTable, dead_letters: DeadLetters, channels: ChannelClient,
+            choices: RecordTable, dead_letters: DeadLetters, channels: ChannelClient, analytics: Analytics,
             settings: WorkerSettings) -> None:
     """Register this flow's agents on ``app``."""
 
@@ -157,7 +153,8 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, 
             if channel is not None and channel.capabilities.typing:
                 await to_channel(route, {"message_id": f"{record['event_id']}:typing", "kind": "TYPING",
                                          "typing": TYPING_STATES[body["chatState"]],
-                                         "conversation_id": record["conversation_id"], "created_at": now()})
+                                         "conversation_id": record["conversation_id"],
+                                         "created_at": record["received_at"]})
         elif (content := consumer_content(record)) is not None:
             await to_channel(await wait_for_route(record["conversation_id"]), content)
 
@@ -179,7 +176,7 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, 
         route = await wait_for_route(record["conversation_id"])
         command = {"command_id": record["event_id"], "account_id": route["account_id"],
                    "channel_id": route["channel_id"], "consumer_id": route["consumer_id"], "action": action,
-                   "created_at": now(), **fields}
+                   "created_at": record["received_at"], **fields}
         await publish(topics.liveengage_commands, consumer_key(route["channel_id"], route["consumer_id"]),
                       COMMAND.encode(command))
 
@@ -206,5 +203,12 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, 
         await with_retries(lambda: channels.deliver(message), attempts=settings.send_attempts,
                            base_delay_s=settings.retry_base_delay_s, what="channel delivery")
         delivered.add(done)
+        if message["kind"] == "TEXT":
+            channel = settings.channels.get(message["channel_id"])
+            await analytics.record("AGENT_MESSAGE", event_id=message["message_id"],
+                                   conversation_id=message["conversation_id"],
+                                   account_id=channel.account_id if channel else "", channel_id=message["channel_id"],
+                                   consumer_id=message["consumer_id"], content_type="text/plain",
+                                   text=message["text"], latency_ms=since_ms(message["created_at"]))
         if message["choices"]:
             choices.put(key, {"message_id": message["message_id"], "choices": message["choices"]})

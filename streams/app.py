@@ -7,6 +7,7 @@ from mode import Service
 
 from schemas import topics as catalogue
 from streams import agent_flow, consumer_flow, http, identities
+from streams.analytics import Analytics
 from streams.channels import ChannelClient
 from streams.deadletters import DeadLetters
 from streams.liveengage import LiveEngageClient
@@ -54,12 +55,14 @@ def create_app(settings: WorkerSettings) -> faust.App:
     app.service(CloseHttpClient)
     channels = ChannelClient(client, settings)
     choices = RecordTable(tables[catalogue.CHOICES_TABLE], "OfferedChoices")
+    analytics = Analytics(topics.analytics_events, settings.analytics_key)
     sender = ConversationSender(RecordTable(tables[catalogue.CONVERSATIONS_TABLE], "ConversationState"),
-                                LiveEngageClient(client, settings), channels, topics, dead_letters, settings)
+                                LiveEngageClient(client, settings), channels, topics, dead_letters, analytics,
+                                settings)
     consumer_flow.install(app, topics, sender, choices, dead_letters, settings)
     identities.install(app, topics, RecordTable(tables[catalogue.IDENTITIES_TABLE], "ConsumerIdentity"),
                        dead_letters)
     agent_flow.install(app, topics, RecordTable(tables[catalogue.ROUTES_TABLE], "ConversationRoute"),
                        SeenSet(tables[catalogue.SEEN_EVENTS_TABLE]), SeenSet(tables[catalogue.DELIVERED_TABLE]),
-                       choices, dead_letters, channels, settings)
+                       choices, dead_letters, channels, analytics, settings)
     return app

@@ -58,7 +58,7 @@ def command_for(inbound: dict[str, Any], settings: WorkerSettings, choices: list
         "action": ACTIONS.get(kind, "UNKNOWN"),
         "text": text,
         "profile": inbound["profile"],
-        "created_at": datetime.now(timezone.utc),
+        "created_at": inbound["received_at"],  # the bridge's acceptance: Send API latency counts from there
         "file": inbound["file"],
         "accept_status": {"delivered": "ACCEPT", "read": "READ"}.get(inbound["receipt_status"] or ""),
         "message_ids": inbound["receipt_message_ids"],

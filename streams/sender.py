@@ -15,6 +15,7 @@ from schemas import topics as catalogue
 from schemas.codec import codec
 from schemas.topics import consumer_key
 from streams import requests
+from streams.analytics import Analytics, since_ms
 from streams.channels import ChannelClient
 from streams.conversation import CLOSE_TRIGGERS, Status, Trigger, can, next_status
 from streams.deadletters import DeadLetters
@@ -75,8 +76,9 @@ class Queued(Exception):
 
 class ConversationSender:
     def __init__(self, table: RecordTable, liveengage: LiveEngageClient, channels: ChannelClient, topics: Topics,
-                 dead_letters: DeadLetters, settings: WorkerSettings) -> None:
+                 dead_letters: DeadLetters, analytics: Analytics, settings: WorkerSettings) -> None:
         self._table = table
+        self._analytics = analytics
         self._dead_letters = dead_letters
         self._handlers: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[None]]] = {
             "PUBLISH_TEXT": self._publish_text, "PUBLISH_FILE": self._publish_file,
@@ -205,6 +207,10 @@ class ConversationSender:
                               conversation_id=None, dialog_id=None)
             state = await self._ensure_open(key, command, self._save(key, reopening))
             answer = await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event))
+        text = command["text"] if command["action"] == "PUBLISH_TEXT" else None
+        await self._record("CONSUMER_MESSAGE", state, state["conversation_id"], command["command_id"],
+                           content_type=event.get("contentType"), text=text,
+                           latency_ms=since_ms(command["created_at"]))
         sequence = answer.get("sequence")
         if isinstance(sequence, int):
             published = dict(sorted(state["published"].items(), key=lambda item: int(item[0]))[-PUBLISHED_KEPT:])
@@ -248,7 +254,20 @@ class ConversationSender:
         route_record = {"conversation_id": conversation_id, "account_id": state["account_id"],
                         "channel_id": state["channel_id"], "consumer_id": state["consumer_id"], "opened_at": opened}
         await publish(self._topics.conversation_routes, conversation_id, ROUTE.encode(route_record))
+        await self._record("CONVERSATION_OPENED", state, conversation_id, f"{conversation_id}:opened")
         return state
+
+    async def _close_state(self, key: str, state: dict[str, Any], trigger: Trigger) -> None:
+        self._save(key, closed(state, trigger))
+        conversation_id = state["conversation_id"]
+        if conversation_id is not None:
+            await self._record("CONVERSATION_CLOSED", state, conversation_id, f"{conversation_id}:closed")
+
+    async def _record(self, kind: str, state: dict[str, Any], conversation_id: str, event_id: str,
+                      **details: Any) -> None:
+        await self._analytics.record(kind, event_id=event_id, conversation_id=conversation_id,
+                                     account_id=state["account_id"], channel_id=state["channel_id"],
+                                     consumer_id=state["consumer_id"], **details)
 
     def _queue(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
         """Append the command to the queue, unless it is already in it (a queued command being retried)."""
@@ -305,7 +324,7 @@ class ConversationSender:
         except RemoteRejectedError as exc:
             if CONVERSATION_IS_CLOSE not in str(exc):
                 raise
-        self._save(key, closed(state, Trigger.CONSUMER_CLOSE))
+        await self._close_state(key, state, Trigger.CONSUMER_CLOSE)
 
     async def _submit_survey(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
         conversation_id = state["conversation_id"] or state["last_conversation_id"]
@@ -327,7 +346,7 @@ class ConversationSender:
             trigger = Trigger.SURVEY_CLOSED if status == Status.SURVEY else \
                 CLOSE_TRIGGERS.get(change["close_reason"] or "SYSTEM", Trigger.SYSTEM_CLOSE)
             if can(status, trigger):
-                self._save(key, closed(state, trigger))
+                await self._close_state(key, state, trigger)
                 if change["close_reason"] != "CONSUMER":
                     await self._notice(state, "closed", notices.closed)
                 return

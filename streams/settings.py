@@ -95,10 +95,13 @@ class WorkerSettings(BaseSettings):
                                             "retention; null for number-based retries only")
     webhook_max_retries: int = Field(default=3, ge=0, le=5)
     max_file_bytes: int = Field(3 * 1024 * 1024, gt=0, description="LiveEngage takes files up to 3 MB")
+    analytics_key: SecretStr | None = Field(default=None, description="HMAC key of consumer digests in "
+                                            "lec.analytics.events; unset: that topic is not written")
 
     def secrets(self) -> list[str]:
         """Every configured secret, for log redaction."""
         accounts = [(a.client_secret, a.admin_token) for a in self.liveengage_accounts.values()]
         values = [s for pair in accounts for s in pair if s is not None]
         values += [c.outbound_token for c in self.channels.values()]
+        values += [self.analytics_key] if self.analytics_key is not None else []
         return [v.get_secret_value() for v in values]

@@ -63,6 +63,7 @@ class Topics:
     channel_outbound: TopicT
     consumer_identities: TopicT
     liveengage_retries: TopicT
+    analytics_events: TopicT
 
     @classmethod
     def of(cls, app: faust.App) -> Topics:
@@ -74,4 +75,5 @@ class Topics:
             channel_outbound=as_faust_topic(app, catalogue.CHANNEL_OUTBOUND),
             consumer_identities=as_faust_topic(app, catalogue.CONSUMER_IDENTITIES),
             liveengage_retries=as_faust_topic(app, catalogue.LIVEENGAGE_RETRIES),
+            analytics_events=as_faust_topic(app, catalogue.ANALYTICS_EVENTS),
         )

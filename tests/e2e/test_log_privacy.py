@@ -1,13 +1,16 @@
-"""Row 27: with every connector process at DEBUG, no secret, token, phone number or message text is logged.
+"""Rows 27 and 28: with every connector process at DEBUG, no secret, token, phone number or message text is
+logged, and the analytics topic holds none either.
 
 A stack of its own (its own broker too, since a second worker would share the session stack's topics) runs a
 consumer text with a profile, an agent reply, a file, a refused webhook, an AppJWT renewal and a dead letter;
-then every line the bridges and the worker logged is searched.
+then every line the bridges and the worker logged is searched, and every analytics record read back.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +22,8 @@ from devstack.broker import KafkaBroker
 from devstack.stack import Stack, StackConfig
 from emulators.liveengage.webhooks import Signing
 from tests.conftest import wait_until
-from tests.e2e.conftest import DEADLINE_S, Sandboxes
+from schemas.topics import ANALYTICS_EVENTS, consumer_key
+from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_topic
 
 pytestmark = pytest.mark.e2e
 CONNECTOR_LOGS = ("worker", "channel-bridge", "webhook-bridge")
@@ -71,9 +75,33 @@ def test_no_secret_token_number_or_text_in_debug_logs(debug_stack: Stack) -> Non
     tokens = sandboxes.http.get(f"{config.liveengage_url}/sandbox/auth").json()
     assert tokens["app_jwts"] == 2
     forbidden = [config.client_secret, config.channel_secret, config.outbound_token, config.admin_token,
-                 PHONE, PHONE[1:], *TEXTS, "this one is dead-lettered", "after the renewal"]
+                 config.analytics_key, PHONE, PHONE[1:], *TEXTS, "this one is dead-lettered", "after the renewal"]
     for name, text in logs.items():
         for value in forbidden:
             assert value not in text, f"{name} log contains a forbidden value"
         assert not re.search(r"eyJ[\w-]{4,}\.[\w-]{4,}\.", text), f"{name} log contains a JWT"
     sandboxes.http.close()
+
+
+def test_analytics_events_carry_no_number_and_no_text(debug_stack: Stack) -> None:
+    """Runs after the conversation above: its facts are in lec.analytics.events, its number and texts not."""
+    config = debug_stack.config
+    key = consumer_key(config.channel_id, PHONE)
+
+    def conversation_events() -> list[dict[str, object]]:
+        events = [event for _, event in read_topic(debug_stack, ANALYTICS_EVENTS)]
+        kinds = {event["kind"] for event in events}
+        return events if {"CONVERSATION_OPENED", "CONSUMER_MESSAGE", "AGENT_MESSAGE"} <= kinds else []
+
+    events = wait_until(conversation_events, timeout=DEADLINE_S, what="the conversation's analytics events")
+    texts = [*TEXTS, "this one is dead-lettered", "after the renewal"]
+    for event in events:
+        values = " ".join(str(value) for value in event.values())
+        assert PHONE[1:] not in values and not re.search(r"\+\d{7,15}", values), "a number in analytics"
+        assert not any(text in values for text in texts), "a message text in analytics"
+    digest = hmac.new(config.analytics_key.encode(), key.encode(), hashlib.sha256).hexdigest()
+    assert {e["consumer_digest"] for e in events} == {digest}  # one consumer, keyed by the deployment's secret
+    assert digest not in (hashlib.sha256(PHONE.encode()).hexdigest(), hashlib.sha256(key.encode()).hexdigest())
+    messages = [e for e in events if e["kind"] == "CONSUMER_MESSAGE"]
+    assert TEXTS[0] not in str(messages) and len(TEXTS[0]) in [m["length"] for m in messages]
+    assert all(m["latency_ms"] is not None and m["latency_ms"] >= 0 for m in messages)

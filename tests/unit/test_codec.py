@@ -56,6 +56,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "liveengage.connector.ConversationRoute": {
         "conversation_id": "c-1", "account_id": "74839201", "channel_id": "sms", "consumer_id": "+4917",
         "opened_at": NOW},
+    "liveengage.connector.AnalyticsEvent": {
+        "event_id": "m-1", "kind": "CONSUMER_MESSAGE", "occurred_at": NOW, "account_id": "74839201",
+        "channel_id": "sms", "conversation_id": "c-1", "consumer_digest": "0f" * 32, "content_type": "text/plain",
+        "length": 12, "latency_ms": 41},
     "liveengage.connector.DeadLetter": {
         "source_topic": "lec.channel.inbound", "partition": 2, "offset": 17, "key": b"sms:+4917", "value": b"\x00",
         "error_class": "UndecodableRecordError", "reason": "bad bytes", "attempts": 1, "failed_at": NOW},
