@@ -24,6 +24,17 @@ from devstack.ports import free_port
 
 
 @dataclass
+class TwilioChannel:
+    """A channel on the Twilio adapter: one brand number at the sandbox's Twilio."""
+
+    channel_id: str = "sandbox-twilio"
+    number: str = "+15550100"
+    skill_id: str | None = None
+    account_sid: str = field(default_factory=lambda: "AC" + secrets.token_hex(16))
+    auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
+
+
+@dataclass
 class StackConfig:
     channel_bridge_port: int = 8081
     webhook_bridge_port: int = 8082
@@ -38,6 +49,7 @@ class StackConfig:
     log_level: str = "info"
     body_timeout_s: float = 10.0
     worker_env: dict[str, str] = field(default_factory=dict)  # more LEC_* settings for the worker
+    twilio_channels: list[TwilioChannel] = field(default_factory=lambda: [TwilioChannel()])
     client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
@@ -173,6 +185,12 @@ class Stack:
             "default_profile": {"language": "en-US"},
             "capabilities": {"receipts": True, "typing": True},
         }}
+        for twilio in c.twilio_channels:
+            channels[twilio.channel_id] = {
+                "adapter": "twilio", "account_id": c.account_id, "skill_id": twilio.skill_id or c.skill_id,
+                "account_sid": twilio.account_sid, "auth_token": twilio.auth_token, "number": twilio.number,
+                "api_url": c.channel_url, "default_profile": {"language": "en-US"},
+            }
         return {
             **os.environ,
             "LEC_KAFKA_BOOTSTRAP": self.bootstrap,
@@ -189,6 +207,7 @@ class Stack:
             "LEC_LOG_LEVEL": self.config.log_level,
             "LEC_BODY_TIMEOUT_S": str(self.config.body_timeout_s),
             "LEC_ANALYTICS_KEY": self.config.analytics_key,
+            "LEC_CHANNEL_BRIDGE_PUBLIC_URL": c.channel_bridge_url,
         }
 
     def _add(self, name: str, args: list[str], env: dict[str, str]) -> ManagedProcess:
@@ -212,7 +231,11 @@ class Stack:
                 "-m", "emulators.channel", "serve", "--port", str(c.channel_port), "--channel-id", c.channel_id,
                 "--bridge-url", c.channel_bridge_url,
             ], {**os.environ, "CHANNEL_SANDBOX_SIGNING_SECRET": c.channel_secret,
-                "CHANNEL_SANDBOX_OUTBOUND_TOKEN": c.outbound_token})
+                "CHANNEL_SANDBOX_OUTBOUND_TOKEN": c.outbound_token,
+                "CHANNEL_SANDBOX_TWILIO_NUMBERS": json.dumps([{
+                    "channel_id": t.channel_id, "account_sid": t.account_sid, "auth_token": t.auth_token,
+                    "number": t.number, "webhook_url": f"{c.channel_bridge_url}/v1/channels/{t.channel_id}/messages",
+                } for t in c.twilio_channels])})
             worker = self._add("worker", ["-m", "streams"], self.connector_env() | c.worker_env)
             channel_bridge = self._add("channel-bridge", ["-m", "gateways", "channel", "--port",
                                                           str(c.channel_bridge_port)], self.connector_env())
@@ -266,5 +289,6 @@ class Stack:
             ("webhook bridge", c.webhook_url),
             ("worker", f"python -m streams (log: {self.processes['worker'].log_path})"),
             ("LiveEngage sandbox", f"{c.liveengage_url}  (account {c.account_id})"),
-            ("channel sandbox", f"{c.channel_url}  (channel {c.channel_id})"),
+            ("channel sandbox", f"{c.channel_url}  (channel {c.channel_id}; Twilio numbers "
+                                f"{', '.join(f'{t.number} on {t.channel_id}' for t in c.twilio_channels)})"),
         ]

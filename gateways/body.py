@@ -11,14 +11,17 @@ from starlette.requests import Request
 from gateways.errors import BadRequestError, PayloadTooLargeError, RequestTimeoutError, UnsupportedMediaTypeError
 
 
-def require_json_content_type(request: Request, *, allow_missing: bool = False) -> None:
+def require_content_type(request: Request, expected: str, *, allow_missing: bool = False) -> None:
     content_type = request.headers.get("content-type")
     if content_type is None and allow_missing:
         return
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        detail = f"content type must be application/json, got {media_type or 'none'}"
-        raise UnsupportedMediaTypeError(detail)
+    if media_type != expected:
+        raise UnsupportedMediaTypeError(f"content type must be {expected}, got {media_type or 'none'}")
+
+
+def require_json_content_type(request: Request, *, allow_missing: bool = False) -> None:
+    require_content_type(request, "application/json", allow_missing=allow_missing)
 
 
 async def read_limited(request: Request, limit: int, timeout_s: float) -> bytes:

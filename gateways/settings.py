@@ -8,15 +8,30 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import adapters
+from adapters import Binding
 
-class ChannelAuth(BaseModel):
-    """How the channel bridge authenticates one channel gateway."""
 
-    model_config = ConfigDict(extra="ignore")
-    secret: SecretStr = Field(description="HMAC-SHA256 key the gateway signs inbound bodies with")
+class ChannelGateway(BaseModel):
+    """One channel's gateway as the bridge sees it: its adapter (``generic`` unless named) and that adapter's
+    settings, such as the secret the gateway signs with."""
+
+    model_config = ConfigDict(extra="allow")
+    adapter: str = "generic"
+    _binding: Binding | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _bind(self) -> ChannelGateway:
+        self._binding = adapters.bind(self.model_dump())
+        return self
+
+    @property
+    def binding(self) -> Binding:
+        assert self._binding is not None
+        return self._binding
 
 
 class LiveEngageApp(BaseModel):
@@ -39,10 +54,12 @@ class BridgeSettings(BaseSettings):
 
 
 class ChannelBridgeSettings(BridgeSettings):
-    channels: dict[str, ChannelAuth]
+    channels: dict[str, ChannelGateway]
+    channel_bridge_public_url: str | None = Field(default=None, description="this bridge's URL as gateways call "
+                                                  "it (behind a proxy or ingress); signatures cover it")
 
     def secrets(self) -> list[str]:
-        return [channel.secret.get_secret_value() for channel in self.channels.values()]
+        return [secret for channel in self.channels.values() for secret in channel.binding.secrets()]
     # Per bridge process: requests per second and burst, per channel and per consumer (number).
     channel_rate: float = Field(default=200.0, gt=0)
     channel_burst: float = Field(default=400.0, ge=1)
@@ -59,3 +76,4 @@ class WebhookBridgeSettings(BridgeSettings):
     account_burst: float = Field(default=1000.0, ge=1)
     # LiveEngage signs with Base64 by default; some accounts are switched to hex on request.
     webhook_signature_encodings: frozenset[str] = frozenset({"base64"})
+

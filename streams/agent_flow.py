@@ -200,10 +200,10 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, 
         done = f"{key}|{message['message_id']}"
         if done in delivered:
             return  # a replay of a delivery the gateway already acknowledged
-        await with_retries(lambda: channels.deliver(message), attempts=settings.send_attempts,
-                           base_delay_s=settings.retry_base_delay_s, what="channel delivery")
+        sent = await with_retries(lambda: channels.deliver(message), attempts=settings.send_attempts,
+                                  base_delay_s=settings.retry_base_delay_s, what="channel delivery")
         delivered.add(done)
-        if message["kind"] == "TEXT":
+        if message["kind"] == "TEXT" and sent:
             channel = settings.channels.get(message["channel_id"])
             await analytics.record("AGENT_MESSAGE", event_id=message["message_id"],
                                    conversation_id=message["conversation_id"],

@@ -1,69 +1,66 @@
-"""Delivery of messages to channel gateways over the generic channel API."""
+"""Delivery of messages to channel gateways, in each channel's format (its adapter builds the requests)."""
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 import httpx
 
 from streams import http
 from streams.errors import RemoteRejectedError, UnknownChannelError
-from streams.settings import WorkerSettings
+from streams.settings import ChannelRoute, WorkerSettings
 
 
 class ChannelClient:
-    """POSTs outbound messages to the configured channel gateway with its bearer token."""
+    """Sends what the channel's adapter builds: outbound messages, and file downloads with its credentials."""
 
     def __init__(self, client: httpx.AsyncClient, settings: WorkerSettings) -> None:
         self._http = client
         self._settings = settings
 
-    async def fetch_file(self, channel_id: str, url: str, limit: int) -> bytes:
-        """Download a file the consumer shared from the channel gateway (with the channel's token)."""
+    def _channel(self, channel_id: str) -> ChannelRoute:
         route = self._settings.channels.get(channel_id)
         if route is None:
             raise UnknownChannelError(f"channel {channel_id!r} is not configured")
+        return route
+
+    async def fetch_file(self, channel_id: str, url: str, limit: int) -> bytes:
+        """Download a file the consumer shared through the channel's gateway."""
+        binding = self._channel(channel_id).binding
         what = f"channel {channel_id} file download"
-        headers = {"Authorization": f"Bearer {route.outbound_token.get_secret_value()}"}
-        response = await http.request(self._http, "GET", url, headers=headers, what=what)
+        response = await http.request(self._http, "GET", url, headers=binding.adapter.file_headers(binding.config),
+                                      what=what, follow_redirects=True)
         http.raise_for_status(response, what=what)
         if len(response.content) > limit:
             raise RemoteRejectedError(f"{what}: file of {len(response.content)} bytes exceeds {limit}", status=413)
         return response.content
 
-    async def deliver(self, message: dict[str, Any]) -> None:
-        """Deliver one ChannelOutbound record; returns once the gateway answered 2xx.
+    async def deliver(self, message: dict[str, Any]) -> int:
+        """Deliver one ChannelOutbound record; return how many requests it took (0: the channel cannot show it).
 
-        The gateway deduplicates on ``message_id``, so a retry after a lost answer is harmless.
+        Returns once the gateway answered 2xx to each. A retry after a lost answer may repeat a request: the
+        generic gateway deduplicates on ``message_id``; an SMS gateway cannot, so the consumer may get it twice.
         """
         channel_id = message["channel_id"]
-        route = self._settings.channels.get(channel_id)
-        if route is None:
-            raise UnknownChannelError(f"channel {channel_id!r} is not configured")
-        body = outbound_body(message)
-        headers = {"Authorization": f"Bearer {route.outbound_token.get_secret_value()}"}
+        binding = self._channel(channel_id).binding
+        calls = binding.adapter.outbound(binding.config, message, self.status_url(channel_id, message["message_id"]))
         what = f"channel {channel_id} delivery"
-        response = await http.request(self._http, "POST", route.outbound_url, json=body, headers=headers, what=what)
-        http.raise_for_status(response, what=what)
+        for call in calls:
+            if call.form is not None:  # a list of pairs: names may repeat (httpx's data= takes a mapping only)
+                form = urllib.parse.urlencode(call.form).encode()
+                headers = call.headers | {"Content-Type": "application/x-www-form-urlencoded"}
+                response = await http.request(self._http, "POST", call.url, headers=headers, content=form, what=what)
+            else:
+                response = await http.request(self._http, "POST", call.url, headers=call.headers, json=call.json,
+                                              what=what)
+            http.raise_for_status(response, what=what)
+        return len(calls)
 
-
-def outbound_body(message: dict[str, Any]) -> dict[str, Any]:
-    """The generic channel API's outbound JSON for one ChannelOutbound record (only the fields its kind uses)."""
-    body: dict[str, Any] = {
-        "message_id": message["message_id"],
-        "consumer_id": message["consumer_id"],
-        "conversation_id": message["conversation_id"],
-        "type": message["kind"].lower(),
-    }
-    kind = message["kind"]
-    if kind in ("TEXT", "NOTICE"):
-        body["text"] = message["text"]
-    if kind == "TEXT" and message["choices"]:
-        body["choices"] = message["choices"]
-    if kind == "NOTICE":
-        body["notice"] = message["notice"]
-    if kind == "RECEIPT":
-        body["receipt"] = {"status": message["receipt_status"], "message_ids": message["receipt_message_ids"]}
-    if kind == "TYPING":
-        body["typing"] = bool(message["typing"])
-    return body
+    def status_url(self, channel_id: str, message_id: str) -> str | None:
+        """Where the gateway reports this message's delivery status (through the channel bridge), if known."""
+        base = self._settings.channel_bridge_public_url
+        if base is None:
+            return None
+        query = urllib.parse.urlencode({"message_id": message_id})
+        return f"{base.rstrip('/')}/v1/channels/{urllib.parse.quote(channel_id, safe='')}/status?{query}"

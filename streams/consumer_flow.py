@@ -31,6 +31,8 @@ INBOUND = codec("ChannelInbound")
 COMMAND = codec("LiveEngageCommand")
 CHAT_STATES = {"composing": "COMPOSING", "paused": "PAUSE", "active": "ACTIVE", "inactive": "INACTIVE",
                "gone": "GONE"}
+# The channel's delivery status of an agent message → LiveEngage's accept status of it.
+RECEIPT_STATUSES = {"delivered": "ACCEPT", "read": "READ", "failed": "NACK"}
 ACTIONS = {"TEXT": "PUBLISH_TEXT", "FILE": "PUBLISH_FILE", "RECEIPT": "ACCEPT_STATUS", "CHAT_STATE": "CHAT_STATE",
            "CLOSE": "CLOSE", "SURVEY": "SUBMIT_SURVEY"}
 
@@ -60,7 +62,7 @@ def command_for(inbound: dict[str, Any], settings: WorkerSettings, choices: list
         "profile": inbound["profile"],
         "created_at": inbound["received_at"],  # the bridge's acceptance: Send API latency counts from there
         "file": inbound["file"],
-        "accept_status": {"delivered": "ACCEPT", "read": "READ"}.get(inbound["receipt_status"] or ""),
+        "accept_status": RECEIPT_STATUSES.get(inbound["receipt_status"] or ""),
         "message_ids": inbound["receipt_message_ids"],
         "chat_state": CHAT_STATES.get(inbound["chat_state"] or ""),
         "csat_rate": inbound["csat_rate"],

@@ -9,8 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import adapters
+from adapters import Binding
+from adapters.base import Capabilities
 
 
 class DefaultProfile(BaseModel):
@@ -19,14 +23,6 @@ class DefaultProfile(BaseModel):
     model_config = ConfigDict(extra="ignore")
     language: str | None = None
     customer_type: str | None = None
-
-
-class Capabilities(BaseModel):
-    """What the channel can show besides text."""
-
-    model_config = ConfigDict(extra="ignore")
-    receipts: bool = Field(default=False, description="delivered/read ticks for the consumer's messages")
-    typing: bool = Field(default=False, description="an 'agent is typing' indicator")
 
 
 class Notices(BaseModel):
@@ -39,18 +35,32 @@ class Notices(BaseModel):
 
 
 class ChannelRoute(BaseModel):
-    """One channel account: where its consumers' conversations go in LiveEngage and how to reach its gateway."""
+    """One channel (an account or number at a gateway): where its consumers' conversations go in LiveEngage,
+    and its adapter (``generic`` unless named) with that adapter's settings for reaching the gateway."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
     account_id: str
-    outbound_url: str = Field(description="the channel gateway's URL for messages to consumers")
-    outbound_token: SecretStr = Field(description="bearer token the gateway expects on outbound messages")
+    adapter: str = "generic"
     skill_id: str | None = None
     campaign_id: str | None = None
     engagement_id: str | None = None
     default_profile: DefaultProfile = DefaultProfile()
-    capabilities: Capabilities = Capabilities()
     notices: Notices = Notices()
+    _binding: Binding | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _bind(self) -> ChannelRoute:
+        self._binding = adapters.bind(self.model_dump())
+        return self
+
+    @property
+    def binding(self) -> Binding:
+        assert self._binding is not None
+        return self._binding
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.binding.capabilities
 
 
 class LiveEngageCredentials(BaseModel):
@@ -95,6 +105,8 @@ class WorkerSettings(BaseSettings):
                                             "retention; null for number-based retries only")
     webhook_max_retries: int = Field(default=3, ge=0, le=5)
     max_file_bytes: int = Field(3 * 1024 * 1024, gt=0, description="LiveEngage takes files up to 3 MB")
+    channel_bridge_public_url: str | None = Field(default=None, description="the channel bridge's URL as "
+                                                  "gateways call it; where they report delivery statuses")
     analytics_key: SecretStr | None = Field(default=None, description="HMAC key of consumer digests in "
                                             "lec.analytics.events; unset: that topic is not written")
 
@@ -102,6 +114,6 @@ class WorkerSettings(BaseSettings):
         """Every configured secret, for log redaction."""
         accounts = [(a.client_secret, a.admin_token) for a in self.liveengage_accounts.values()]
         values = [s for pair in accounts for s in pair if s is not None]
-        values += [c.outbound_token for c in self.channels.values()]
         values += [self.analytics_key] if self.analytics_key is not None else []
-        return [v.get_secret_value() for v in values]
+        channel_secrets = [secret for channel in self.channels.values() for secret in channel.binding.secrets()]
+        return [v.get_secret_value() for v in values] + channel_secrets

@@ -1,4 +1,4 @@
-"""Shared test helpers: waiting on a condition with a deadline (never a fixed sleep)."""
+"""Shared test helpers: waiting on a condition with a deadline (never a fixed sleep), channel settings."""
 
 from __future__ import annotations
 
@@ -32,3 +32,9 @@ async def wait_until_async(probe: Callable[[], Awaitable[T]], *, timeout: float,
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last probe returned {last!r}")
+
+
+def generic_channel(secret: str, **settings: Any) -> dict[str, Any]:
+    """A channel on the generic adapter, as one LEC_CHANNELS entry (the outbound side unused by bridge tests)."""
+    return {"adapter": "generic", "secret": secret, "outbound_url": "http://gateway.invalid/out",
+            "outbound_token": "unused"} | settings

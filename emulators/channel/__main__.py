@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 
 from emulators.channel.app import ChannelConfig, create_app
+from emulators.channel.twilio import TwilioNumber
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -25,14 +26,19 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = ChannelConfig(args.channel_id, args.bridge_url, args.signing_secret, args.outbound_token,
                            public_url=f"http://{args.host}:{args.port}")
-    uvicorn.run(create_app(config), host=args.host, port=args.port, access_log=False, log_level="info")
+    # Twilio numbers come from the environment only (they hold auth tokens): a JSON list of objects with
+    # channel_id, account_sid, auth_token, number and webhook_url.
+    numbers = [TwilioNumber(**number) for number in json.loads(env("twilio_numbers", "[]") or "[]")]
+    uvicorn.run(create_app(config, numbers), host=args.host, port=args.port, access_log=False, log_level="info")
     return 0
 
 
 def consumer_says(args: argparse.Namespace) -> int:
-    response = httpx.post(f"{args.url}/sandbox/consumers/{args.consumer}/messages", json={"text": args.text})
+    params = {"channel_id": args.channel} if args.channel else {}
+    response = httpx.post(f"{args.url}/sandbox/consumers/{args.consumer}/messages", params=params,
+                          json={"text": args.text})
     print(json.dumps(response.json(), indent=2))
-    return 0 if response.is_success and response.json().get("bridge_status") == 202 else 1
+    return 0 if response.is_success and response.json().get("bridge_status") in (200, 202) else 1
 
 
 def outbox(args: argparse.Namespace) -> int:
@@ -57,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     say = commands.add_parser("consumer-says", help="a consumer sends a text through the channel")
     say.add_argument("--url", default=env("url", "http://127.0.0.1:8091"))
     say.add_argument("--consumer", required=True)
+    say.add_argument("--channel", help="the channel to text on (default: the sandbox's generic channel)")
     say.add_argument("text")
     say.set_defaults(handler=consumer_says)
     listing = commands.add_parser("outbox", help="what consumers received")

@@ -22,7 +22,7 @@ from devstack.stack import ManagedProcess, StackConfig
 from schemas.codec import codec
 from schemas.topics import CHANNEL_INBOUND
 from streams.provision import ensure_topics
-from tests.conftest import wait_until
+from tests.conftest import generic_channel, wait_until
 
 pytestmark = pytest.mark.e2e
 SECRET = "bridge-test-secret"
@@ -43,7 +43,7 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker
 def bridge_url(own_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "LEC_KAFKA_BOOTSTRAP": own_broker.bootstrap, "LEC_PRODUCE_TIMEOUT_S": str(PRODUCE_TIMEOUT_S),
-           "LEC_CHANNELS": json.dumps({"sms": {"secret": SECRET}})}
+           "LEC_CHANNELS": json.dumps({"sms": generic_channel(SECRET)})}
     bridge = ManagedProcess("channel-bridge", [sys.executable, "-m", "gateways", "channel", "--port", str(port)], env,
                             Path(tmp_path_factory.mktemp("bridge")) / "bridge.log")
     bridge.start()

@@ -20,6 +20,7 @@ from gateways.errors import BrokerUnavailableError
 from gateways.liveengage.app import create_app as webhook_app
 from gateways.settings import ChannelBridgeSettings, WebhookBridgeSettings
 from schemas.topics import TopicSpec
+from tests.conftest import generic_channel
 
 CHANNEL_SECRET = "channel-secret"
 CLIENT_ID = "client-1"
@@ -45,7 +46,7 @@ def client_for(app: Starlette, producer: RecordingProducer) -> httpx.AsyncClient
 
 @pytest.fixture
 def channel_settings() -> ChannelBridgeSettings:
-    return ChannelBridgeSettings(channels={"sms": {"secret": CHANNEL_SECRET}}, max_body_bytes=2048)
+    return ChannelBridgeSettings(channels={"sms": generic_channel(CHANNEL_SECRET)}, max_body_bytes=2048)
 
 
 def inbound(**overrides: Any) -> bytes:

@@ -12,6 +12,7 @@ from gateways.channel.app import create_app
 from gateways.ratelimit import RateLimitedError, RateLimiter
 from gateways.settings import ChannelBridgeSettings
 from tests.unit.test_bridges import CHANNEL_SECRET, RecordingProducer, client_for, inbound, post_inbound
+from tests.conftest import generic_channel
 
 
 class FakeClock:
@@ -45,7 +46,7 @@ def test_keys_are_bounded() -> None:
 
 
 async def test_consumer_flood_gets_429_with_retry_after_and_other_consumers_pass() -> None:
-    settings = ChannelBridgeSettings(channels={"sms": {"secret": CHANNEL_SECRET}}, consumer_rate=1, consumer_burst=2)
+    settings = ChannelBridgeSettings(channels={"sms": generic_channel(CHANNEL_SECRET)}, consumer_rate=1, consumer_burst=2)
     producer = RecordingProducer()
     async with client_for(create_app(settings), producer) as client:
         answers = [await post_inbound(client, inbound(message_id=f"m-{n}")) for n in range(4)]
@@ -58,7 +59,7 @@ async def test_consumer_flood_gets_429_with_retry_after_and_other_consumers_pass
 
 
 async def test_channel_flood_is_limited_per_channel() -> None:
-    settings = ChannelBridgeSettings(channels={"sms": {"secret": CHANNEL_SECRET}}, channel_rate=1, channel_burst=1)
+    settings = ChannelBridgeSettings(channels={"sms": generic_channel(CHANNEL_SECRET)}, channel_rate=1, channel_burst=1)
     async with client_for(create_app(settings), RecordingProducer()) as client:
         first = await post_inbound(client, inbound(message_id="a", consumer_id="1"))
         second = await post_inbound(client, inbound(message_id="b", consumer_id="2"))
@@ -66,7 +67,7 @@ async def test_channel_flood_is_limited_per_channel() -> None:
 
 
 async def test_slow_body_gets_408_and_nothing_is_published() -> None:
-    settings = ChannelBridgeSettings(channels={"sms": {"secret": CHANNEL_SECRET}}, body_timeout_s=0.2)
+    settings = ChannelBridgeSettings(channels={"sms": generic_channel(CHANNEL_SECRET)}, body_timeout_s=0.2)
     producer = RecordingProducer()
     never = asyncio.Event()
     body = inbound()

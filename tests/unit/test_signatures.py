@@ -6,7 +6,7 @@ import pytest
 
 from emulators.channel.app import sign as channel_sandbox_sign
 from emulators.liveengage.webhooks import Signing
-from gateways.channel import signature as channel_signature
+from adapters.generic import verify_signature as channel_verify
 from gateways.liveengage import signature as le_signature
 
 SECRET = "q8v2kd93hfa71mzx0p4ltr6e"
@@ -54,9 +54,9 @@ def test_sandbox_signatures_verify(signing: Signing) -> None:
 
 def test_channel_signature_round_trip() -> None:
     header = channel_sandbox_sign(BODY, "channel-secret")
-    assert channel_signature.verify(BODY, header, "channel-secret")
-    assert channel_signature.verify(BODY, header.upper().replace("SHA256", "sha256"), "channel-secret")
-    assert not channel_signature.verify(BODY, header, "other-secret")
-    assert not channel_signature.verify(BODY + b" ", header, "channel-secret")
-    assert not channel_signature.verify(BODY, header.replace("sha256", "sha1"), "channel-secret")
-    assert not channel_signature.verify(BODY, None, "channel-secret")
+    assert channel_verify(BODY, header, "channel-secret")
+    assert channel_verify(BODY, header.upper().replace("SHA256", "sha256"), "channel-secret")
+    assert not channel_verify(BODY, header, "other-secret")
+    assert not channel_verify(BODY + b" ", header, "channel-secret")
+    assert not channel_verify(BODY, header.replace("sha256", "sha1"), "channel-secret")
+    assert not channel_verify(BODY, None, "channel-secret")

@@ -22,7 +22,7 @@ NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 def settings() -> WorkerSettings:
     return WorkerSettings(
         liveengage_accounts={"acct": {"client_id": "c", "client_secret": "s"}},
-        channels={"sms": {"account_id": "acct", "outbound_url": "http://gw/out", "outbound_token": "t",
+        channels={"sms": {"account_id": "acct", "outbound_url": "http://gw/out", "outbound_token": "t", "secret": "x",
                           "skill_id": "17", "campaign_id": "camp", "engagement_id": "eng",
                           "default_profile": {"language": "en-US", "customer_type": "standard"}}},
     )

@@ -1,0 +1,103 @@
+"""A channel on the Twilio adapter, through the real bridge, broker and worker, with the sandbox playing Twilio.
+
+Inbound SMS and MMS arrive as Twilio's signed form webhooks; agent texts leave through Twilio's Messages API
+shape; Twilio's status callbacks become ACCEPT or NACK on the agent message's sequence in LiveEngage.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from adapters.sms import segments
+from devstack.stack import Stack
+from schemas.topics import CHANNEL_INBOUND
+from tests.conftest import wait_until
+from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_topic
+
+pytestmark = pytest.mark.e2e
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+
+
+@pytest.fixture
+def sms(stack: Stack) -> Iterator[Sandboxes]:
+    helper = Sandboxes(stack, stack.config.twilio_channels[0].channel_id)
+    yield helper
+    helper.http.close()
+
+
+@pytest.fixture
+def phone() -> str:
+    return f"+1444{uuid.uuid4().int % 10**7:07d}"
+
+
+def agent_texts(sms: Sandboxes, phone: str) -> list[str]:
+    return [m["text"] for m in sms.outbox(phone) if m["type"] == "text"]
+
+
+def accept_statuses(sms: Sandboxes, phone: str) -> list[tuple[str, list[int]]]:
+    return [(e["event"]["status"], e["event"]["sequenceList"])
+            for e in sms.published_events(phone, "AcceptStatusEvent")]
+
+
+def test_inbound_sms_opens_a_conversation_and_the_agent_answer_is_sent_through_the_messages_api(
+        sms: Sandboxes, phone: str) -> None:
+    conversation_id = sms.open_conversation(phone, "Is my order shipped?")
+    (conversation,) = sms.conversations(phone)
+    assert conversation["conversation_id"] == conversation_id
+    sent = sms.agent_says(conversation_id, "Yes, it left today.")
+    wait_until(lambda: agent_texts(sms, phone), timeout=DEADLINE_S, what="the agent's SMS")
+    (message,) = [m for m in sms.outbox(phone) if m["type"] == "text"]
+    assert message["text"] == "Yes, it left today." and message["message_id"].startswith("SM")
+    # Twilio reported the SMS delivered: LiveEngage hears ACCEPT on the agent message's sequence.
+    wait_until(lambda: accept_statuses(sms, phone), timeout=DEADLINE_S, what="the ACCEPT")
+    assert accept_statuses(sms, phone) == [("ACCEPT", [sent["sequence"]])]
+
+
+def test_inbound_mms_image_is_uploaded_to_liveengage(sms: Sandboxes, phone: str) -> None:
+    sms.open_conversation(phone, "photo coming")
+    sms.consumer_does(phone, text="", file={"data_base64": base64.b64encode(PNG).decode(),
+                                            "content_type": "image/png"})
+    published = wait_until(lambda: [e for e in sms.published_events(phone)
+                                    if e["event"]["contentType"] == "hosted/file"],
+                           timeout=DEADLINE_S, what="the hosted file")
+    path = published[0]["event"]["message"]["relativePath"]
+    stored = sms.http.get(f"{sms.config.liveengage_url}/sandbox/files", params={"relative_path": path})
+    assert stored.status_code == 200 and stored.content == PNG  # fetched with Twilio's Basic auth
+
+
+def test_undelivered_sms_becomes_nack(sms: Sandboxes, phone: str) -> None:
+    conversation_id = sms.open_conversation(phone, "my phone is about to die")
+    sms.http.post(f"{sms.config.channel_url}/sandbox/twilio/unreachable/{phone}")
+    sent = sms.agent_says(conversation_id, "Are you still there?")
+    wait_until(lambda: accept_statuses(sms, phone), timeout=DEADLINE_S, what="the NACK")
+    assert accept_statuses(sms, phone) == [("NACK", [sent["sequence"]])]
+
+
+def test_long_agent_text_is_split_into_sms_that_fit(stack: Stack, sms: Sandboxes, phone: str) -> None:
+    conversation_id = sms.open_conversation(phone, "tell me everything")
+    words = " ".join(f"wörd{n}" for n in range(400))  # GSM-7 (ö is in it), about 3,000 characters
+    sms.agent_says(conversation_id, words)
+    wait_until(lambda: " ".join(agent_texts(sms, phone)) == words, timeout=DEADLINE_S, what="every part")
+    parts = agent_texts(sms, phone)
+    assert len(parts) >= 2 and all(len(p) <= 1600 and segments(p) <= 10 for p in parts)
+
+
+def test_wrongly_signed_webhook_is_401_and_nothing_is_produced(stack: Stack, sms: Sandboxes, phone: str) -> None:
+    twilio = stack.config.twilio_channels[0]
+    sid = "SM" + uuid.uuid4().hex
+    form = {"MessageSid": sid, "AccountSid": twilio.account_sid, "From": phone, "To": twilio.number,
+            "Body": "forged", "NumMedia": "0"}
+    url = f"{stack.config.channel_bridge_url}/v1/channels/{twilio.channel_id}/messages"
+    refused = httpx.post(url, data=form, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"})
+    assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
+    # A correctly signed control sent afterwards is in the topic; the forged one is not.
+    control = sms.consumer_says(phone, "genuine")["message_id"]
+    ids = wait_until(lambda: {r["event_id"] for _, r in read_topic(stack, CHANNEL_INBOUND)} >= {control}
+                     and {r["event_id"] for _, r in read_topic(stack, CHANNEL_INBOUND)},
+                     timeout=DEADLINE_S, what="the control message in the topic")
+    assert sid not in ids
