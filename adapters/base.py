@@ -43,6 +43,7 @@ class Capabilities:
     receipts: bool = False  # the agent's delivered/read ticks on the consumer's messages
     typing: bool = False
     max_text_chars: int | None = None  # longer texts are split into several messages
+    opt_out_keywords: bool = False  # STOP/START texts opt the consumer out of and back into messages (SMS)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,10 @@ class ChannelAdapter(ABC, Generic[ConfigT]):
     @abstractmethod
     def file_headers(self, config: ConfigT) -> dict[str, str]:
         """Headers that let the connector download a file a consumer shared through the gateway."""
+
+    def refused_as_opted_out(self, status: int, body: bytes) -> bool:
+        """True when the gateway refused a send because the consumer opted out at the gateway."""
+        return False
 
 
 def inbound_event(event_id: str, consumer_id: str, kind: str, sent_at: int, **fields: Any) -> dict[str, Any]:

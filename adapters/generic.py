@@ -31,6 +31,7 @@ class GenericCapabilities(BaseModel):
     model_config = ConfigDict(extra="ignore")
     receipts: bool = Field(default=False, description="delivered/read ticks for the consumer's messages")
     typing: bool = Field(default=False, description="an 'agent is typing' indicator")
+    opt_out_keywords: bool = Field(default=False, description="STOP/START texts opt out of and back into messages")
 
 
 class GenericConfig(AdapterConfig):
@@ -168,7 +169,8 @@ class GenericAdapter(ChannelAdapter[GenericConfig]):
     content_type = "application/json"
 
     def capabilities(self, config: GenericConfig) -> Capabilities:
-        return Capabilities(media=True, receipts=config.capabilities.receipts, typing=config.capabilities.typing)
+        return Capabilities(media=True, receipts=config.capabilities.receipts, typing=config.capabilities.typing,
+                            opt_out_keywords=config.capabilities.opt_out_keywords)
 
     def verify(self, config: GenericConfig, request: InboundRequest) -> bool:
         return verify_signature(request.body, request.headers.get(SIGNATURE_HEADER),

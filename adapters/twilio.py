@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import urllib.parse
 from typing import Any
@@ -33,6 +34,7 @@ from adapters.base import (MESSAGES_HOOK, STATUS_HOOK, AdapterConfig, Answer, Ca
 SIGNATURE_HEADER = "x-twilio-signature"
 MAX_BODY_CHARS = 1600
 MAX_MEDIA = 10
+UNSUBSCRIBED_ERROR = 21610  # "Attempt to send to unsubscribed recipient": the consumer texted STOP to Twilio
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 # Twilio's MessageStatus values that mean something to the agent; the others (queued, sending, sent, ...) do not.
 STATUSES = {"delivered": "delivered", "read": "read", "undelivered": "failed", "failed": "failed"}
@@ -90,7 +92,8 @@ class TwilioAdapter(ChannelAdapter[TwilioConfig]):
     hooks = (MESSAGES_HOOK, STATUS_HOOK)
 
     def capabilities(self, config: TwilioConfig) -> Capabilities:
-        return Capabilities(media=True, receipts=False, typing=False, max_text_chars=MAX_BODY_CHARS)
+        return Capabilities(media=True, receipts=False, typing=False, max_text_chars=MAX_BODY_CHARS,
+                            opt_out_keywords=True)
 
     def verify(self, config: TwilioConfig, request: InboundRequest) -> bool:
         received = request.headers.get(SIGNATURE_HEADER)
@@ -161,6 +164,13 @@ class TwilioAdapter(ChannelAdapter[TwilioConfig]):
         return [OutboundCall(url, self.file_headers(config),
                              form=[("To", message["consumer_id"]), *sender, ("Body", part), *callback])
                 for part in parts]
+
+    def refused_as_opted_out(self, status: int, body: bytes) -> bool:
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return False
+        return status == 400 and isinstance(answer, dict) and answer.get("code") == UNSUBSCRIBED_ERROR
 
     def file_headers(self, config: TwilioConfig) -> dict[str, str]:
         credentials = f"{config.account_sid}:{config.auth_token.get_secret_value()}".encode()

@@ -50,6 +50,7 @@ class StackConfig:
     body_timeout_s: float = 10.0
     worker_env: dict[str, str] = field(default_factory=dict)  # more LEC_* settings for the worker
     twilio_channels: list[TwilioChannel] = field(default_factory=lambda: [TwilioChannel()])
+    opted_out_notice: str = "[automatic] The consumer opted out (STOP): your messages are not delivered."
     client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
@@ -190,6 +191,7 @@ class Stack:
                 "adapter": "twilio", "account_id": c.account_id, "skill_id": twilio.skill_id or c.skill_id,
                 "account_sid": twilio.account_sid, "auth_token": twilio.auth_token, "number": twilio.number,
                 "api_url": c.channel_url, "default_profile": {"language": "en-US"},
+                "opted_out_notice": c.opted_out_notice,
             }
         return {
             **os.environ,

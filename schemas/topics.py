@@ -41,7 +41,9 @@ SEEN_EVENTS_TABLE = "seen-events"  # LiveEngage events already routed, by conver
 CHOICES_TABLE = "offered-choices"  # OfferedChoices by channel_id:consumer_id
 IDENTITIES_TABLE = "consumer-identities"  # ConsumerIdentity by lp_consumer_id
 DELIVERED_TABLE = "delivered-messages"  # channel deliveries done, by channel_id:consumer_id|message_id
-TABLES = (CONVERSATIONS_TABLE, ROUTES_TABLE, SEEN_EVENTS_TABLE, CHOICES_TABLE, IDENTITIES_TABLE, DELIVERED_TABLE)
+OPT_OUTS_TABLE = "opt-outs"  # consumers who texted STOP, by channel_id:consumer_id
+TABLES = (CONVERSATIONS_TABLE, ROUTES_TABLE, SEEN_EVENTS_TABLE, CHOICES_TABLE, IDENTITIES_TABLE, DELIVERED_TABLE,
+          OPT_OUTS_TABLE)
 
 
 def consumer_key(channel_id: str, consumer_id: str) -> str:

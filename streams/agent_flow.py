@@ -4,7 +4,7 @@
 ``route_agent_events`` reads one conversation's LiveEngage events in order, drops redeliveries (seen-events
 table), the consumer's own echoes and private agent notes, renders agent texts and structured content for the
 channel, and hands conversation changes and the agent's receipts to the consumer side as commands.
-``deliver_to_channel`` posts channel messages to the gateway and remembers the numbered choices it offered.
+Delivery to the channel is ``streams.delivery``'s.
 """
 
 from __future__ import annotations
@@ -19,13 +19,10 @@ from faust.types import EventT, StreamT
 
 from schemas.codec import codec
 from schemas.topics import consumer_key
-from streams.analytics import Analytics, since_ms
-from streams.channels import ChannelClient
 from streams.deadletters import DeadLetters
 from streams.errors import UnknownConversationError
-from streams.records import decode, key_of
+from streams.records import decode
 from streams.rendering import render
-from streams.retry import with_retries
 from streams.settings import WorkerSettings
 from streams.state import RecordTable, SeenSet
 from streams.topics import Topics, publish
@@ -99,8 +96,7 @@ def conversation_change(event: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, delivered: SeenSet,
-            choices: RecordTable, dead_letters: DeadLetters, channels: ChannelClient, analytics: Analytics,
+def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, dead_letters: DeadLetters,
             settings: WorkerSettings) -> None:
     """Register this flow's agents on ``app``."""
 
@@ -189,26 +185,3 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, 
                 raise UnknownConversationError(f"conversation {conversation_id} was not opened by this connector")
             await asyncio.sleep(0.05)
         return route
-
-    @app.agent(topics.channel_outbound, name="deliver_to_channel")
-    async def deliver_to_channel(stream: StreamT[bytes]) -> None:
-        """Deliver messages for consumers to their channel gateway."""
-        await dead_letters.consume(stream, deliver)
-
-    async def deliver(event: EventT[bytes]) -> None:
-        key, message = key_of(event), decode(OUTBOUND, event)
-        done = f"{key}|{message['message_id']}"
-        if done in delivered:
-            return  # a replay of a delivery the gateway already acknowledged
-        sent = await with_retries(lambda: channels.deliver(message), attempts=settings.send_attempts,
-                                  base_delay_s=settings.retry_base_delay_s, what="channel delivery")
-        delivered.add(done)
-        if message["kind"] == "TEXT" and sent:
-            channel = settings.channels.get(message["channel_id"])
-            await analytics.record("AGENT_MESSAGE", event_id=message["message_id"],
-                                   conversation_id=message["conversation_id"],
-                                   account_id=channel.account_id if channel else "", channel_id=message["channel_id"],
-                                   consumer_id=message["consumer_id"], content_type="text/plain",
-                                   text=message["text"], latency_ms=since_ms(message["created_at"]))
-        if message["choices"]:
-            choices.put(key, {"message_id": message["message_id"], "choices": message["choices"]})

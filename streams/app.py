@@ -6,11 +6,12 @@ import faust
 from mode import Service
 
 from schemas import topics as catalogue
-from streams import agent_flow, consumer_flow, http, identities
+from streams import agent_flow, consumer_flow, delivery, http, identities
 from streams.analytics import Analytics
 from streams.channels import ChannelClient
 from streams.deadletters import DeadLetters
 from streams.liveengage import LiveEngageClient
+from streams.optout import OptOuts
 from streams.settings import WorkerSettings
 from streams.sender import ConversationSender
 from streams.state import RecordTable, SeenSet
@@ -59,10 +60,12 @@ def create_app(settings: WorkerSettings) -> faust.App:
     sender = ConversationSender(RecordTable(tables[catalogue.CONVERSATIONS_TABLE], "ConversationState"),
                                 LiveEngageClient(client, settings), channels, topics, dead_letters, analytics,
                                 settings)
-    consumer_flow.install(app, topics, sender, choices, dead_letters, settings)
+    opt_outs = OptOuts(tables[catalogue.OPT_OUTS_TABLE])
+    consumer_flow.install(app, topics, sender, choices, opt_outs, dead_letters, settings)
     identities.install(app, topics, RecordTable(tables[catalogue.IDENTITIES_TABLE], "ConsumerIdentity"),
                        dead_letters)
     agent_flow.install(app, topics, RecordTable(tables[catalogue.ROUTES_TABLE], "ConversationRoute"),
-                       SeenSet(tables[catalogue.SEEN_EVENTS_TABLE]), SeenSet(tables[catalogue.DELIVERED_TABLE]),
-                       choices, dead_letters, channels, analytics, settings)
+                       SeenSet(tables[catalogue.SEEN_EVENTS_TABLE]), dead_letters, settings)
+    delivery.install(app, topics, SeenSet(tables[catalogue.DELIVERED_TABLE]), choices, opt_outs, dead_letters,
+                     channels, analytics, settings)
     return app

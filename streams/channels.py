@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from streams import http
-from streams.errors import RemoteRejectedError, UnknownChannelError
+from streams.errors import ConsumerOptedOutError, RemoteRejectedError, UnknownChannelError
 from streams.settings import ChannelRoute, WorkerSettings
 
 
@@ -54,6 +54,9 @@ class ChannelClient:
             else:
                 response = await http.request(self._http, "POST", call.url, headers=call.headers, json=call.json,
                                               what=what)
+            if binding.adapter.refused_as_opted_out(response.status_code, response.content):
+                raise ConsumerOptedOutError(f"{what}: the consumer opted out at the gateway",
+                                            status=response.status_code)
             http.raise_for_status(response, what=what)
         return len(calls)
 

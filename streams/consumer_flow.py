@@ -18,8 +18,10 @@ import faust
 from faust.types import EventT, StreamT
 
 from schemas.codec import codec
+from streams import optout
 from streams.deadletters import DeadLetters
 from streams.errors import UnknownChannelError
+from streams.optout import OptOuts
 from streams.records import decode, key_of
 from streams.sender import ConversationSender
 from streams.settings import WorkerSettings
@@ -70,7 +72,7 @@ def command_for(inbound: dict[str, Any], settings: WorkerSettings, choices: list
     }
 
 
-def install(app: faust.App, topics: Topics, sender: ConversationSender, choices: RecordTable,
+def install(app: faust.App, topics: Topics, sender: ConversationSender, choices: RecordTable, opt_outs: OptOuts,
             dead_letters: DeadLetters, settings: WorkerSettings) -> None:
     """Register this flow's agents on ``app``."""
 
@@ -86,6 +88,13 @@ def install(app: faust.App, topics: Topics, sender: ConversationSender, choices:
         if settings.log_pii:
             logger.debug("consumer %s sent %s %r", key, inbound["kind"], inbound["text"])
         command = command_for(inbound, settings, offered["choices"] if offered else [])
+        channel = settings.channels.get(inbound["channel_id"])
+        if channel is not None and channel.capabilities.opt_out_keywords and inbound["kind"] == "TEXT":
+            word = optout.keyword(inbound["text"])  # the word itself still goes to the agent
+            if word == "STOP":
+                opt_outs.opt_out(key)
+            elif word == "START":
+                opt_outs.opt_in(key)
         await publish(topics.liveengage_commands, key, COMMAND.encode(command))
 
     @app.agent(topics.liveengage_commands, name="send_to_liveengage")

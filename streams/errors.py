@@ -7,6 +7,7 @@
     │   ├── UnknownConversationError      an agent event of a conversation this connector never opened
     │   ├── UnsupportedEventError         a kind of event this version cannot carry out
     │   ├── RemoteRejectedError           LiveEngage or the channel answered 4xx: retrying would not help
+    │   │   └── ConsumerOptedOutError     the gateway refused: the consumer opted out there (SMS STOP)
     │   ├── RemoteUnavailableError        5xx, 429, timeout or connection error (retriable=True); ``ambiguous``
     │   │                                 when the call may have taken effect (a retry can duplicate it)
     │   └── UnexpectedError               a bug met this record: logged with its traceback, kept for replay
@@ -50,6 +51,10 @@ class RemoteRejectedError(RecordError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class ConsumerOptedOutError(RemoteRejectedError):
+    pass
 
 
 class RemoteUnavailableError(RecordError):

@@ -46,6 +46,10 @@ class ChannelRoute(BaseModel):
     engagement_id: str | None = None
     default_profile: DefaultProfile = DefaultProfile()
     notices: Notices = Notices()
+    opted_out_notice: str | None = Field(
+        default="[automatic] This consumer has opted out of messages on this channel (STOP). Nothing is delivered "
+                "to them until they text START.",
+        description="what the agent reads, once, when a message is held back for an opted-out consumer")
     _binding: Binding | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")

@@ -70,6 +70,7 @@ class TwilioSide:
         return [Route("/2010-04-01/Accounts/{account_sid}/Messages.json", self.create_message, methods=["POST"]),
                 Route("/sandbox/twilio/unreachable/{consumer_id}", self.make_unreachable,
                       methods=["POST", "DELETE"]),
+                Route("/sandbox/twilio/unsubscribed/{consumer_id}", self.unsubscribe, methods=["POST"]),
                 Route("/sandbox/twilio/callbacks", self.show_callbacks)]
 
     def _authorized(self, request: Request, account_sid: str) -> TwilioNumber | None:
@@ -128,6 +129,12 @@ class TwilioSide:
         else:
             self.unreachable.discard(consumer)
         return JSONResponse({"unreachable": sorted(self.unreachable)})
+
+    async def unsubscribe(self, request: Request) -> JSONResponse:
+        """The consumer opted out at Twilio without the connector hearing of it (say, before it was deployed)."""
+        consumer = request.path_params["consumer_id"]
+        self.unsubscribed.update((number.number, consumer) for number in self.numbers)
+        return JSONResponse({"unsubscribed": consumer})
 
     async def show_callbacks(self, request: Request) -> JSONResponse:
         return JSONResponse({"callbacks": self.callbacks})

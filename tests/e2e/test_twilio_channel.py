@@ -101,3 +101,33 @@ def test_wrongly_signed_webhook_is_401_and_nothing_is_produced(stack: Stack, sms
                      and {r["event_id"] for _, r in read_topic(stack, CHANNEL_INBOUND)},
                      timeout=DEADLINE_S, what="the control message in the topic")
     assert sid not in ids
+
+
+def test_stop_holds_agent_messages_back_nacks_them_and_tells_the_agent_once_until_start(
+        stack: Stack, sms: Sandboxes, phone: str) -> None:
+    notice = stack.config.opted_out_notice
+    conversation_id = sms.open_conversation(phone, "hi")
+    sms.consumer_says(phone, "Stop")
+    wait_until(lambda: "Stop" in sms.published_texts(phone), timeout=DEADLINE_S, what="STOP at the agent")
+    first = sms.agent_says(conversation_id, "Are you still there?")
+    second = sms.agent_says(conversation_id, "Hello?")
+    wait_until(lambda: len(accept_statuses(sms, phone)) == 2, timeout=DEADLINE_S, what="two NACKs")
+    assert accept_statuses(sms, phone) == [("NACK", [first["sequence"]]), ("NACK", [second["sequence"]])]
+    assert agent_texts(sms, phone) == []  # nothing reached the consumer
+    wait_until(lambda: notice in sms.published_texts(phone), timeout=DEADLINE_S, what="the note to the agent")
+    sms.consumer_says(phone, "START")
+    wait_until(lambda: "START" in sms.published_texts(phone), timeout=DEADLINE_S, what="START at the agent")
+    sms.agent_says(conversation_id, "Welcome back")
+    wait_until(lambda: agent_texts(sms, phone) == ["Welcome back"], timeout=DEADLINE_S, what="the next SMS")
+    assert sms.published_texts(phone).count(notice) == 1  # told once per opt-out
+
+
+def test_opted_out_at_twilio_is_learned_from_error_21610(stack: Stack, sms: Sandboxes, phone: str) -> None:
+    conversation_id = sms.open_conversation(phone, "hello")
+    sms.http.post(f"{sms.config.channel_url}/sandbox/twilio/unsubscribed/{phone}")
+    refused = sms.agent_says(conversation_id, "Can I help?")
+    wait_until(lambda: accept_statuses(sms, phone), timeout=DEADLINE_S, what="the NACK")
+    assert accept_statuses(sms, phone) == [("NACK", [refused["sequence"]])]
+    wait_until(lambda: stack.config.opted_out_notice in sms.published_texts(phone), timeout=DEADLINE_S,
+               what="the note to the agent")
+    assert agent_texts(sms, phone) == []

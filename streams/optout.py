@@ -1,0 +1,45 @@
+"""SMS opt-out: a consumer who texts STOP gets nothing more on that channel until START.
+
+Carriers and SMS gateways require it. The consumer's word still reaches the agent as a text; while they are
+opted out, each agent message is not sent: LiveEngage hears NACK on it, and the agent gets one automatic note
+per opt-out. The list is a changelog-backed table keyed like the consumer's records, so the agent that plans
+inbound events (which writes it) and the one that delivers outbound messages (which reads it before every
+send) see it on the same partition.
+"""
+
+from __future__ import annotations
+
+from faust.types import TableT
+
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
+START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+OPTED_OUT, AGENT_TOLD = b"out", b"told"
+
+
+def keyword(text: str | None) -> str | None:
+    """``STOP`` or ``START`` when the whole text is one of their words (any case, trailing punctuation)."""
+    word = (text or "").strip().rstrip(".!").upper()
+    return "STOP" if word in STOP_WORDS else "START" if word in START_WORDS else None
+
+
+class OptOuts:
+    def __init__(self, table: TableT[str, bytes]) -> None:
+        self._table = table
+
+    def __contains__(self, key: str) -> bool:
+        return self._table.get(key) is not None
+
+    def opt_out(self, key: str) -> None:
+        if key not in self:
+            self._table[key] = OPTED_OUT
+
+    def opt_in(self, key: str) -> None:
+        if key in self:
+            del self._table[key]
+
+    def first_blocked(self, key: str) -> bool:
+        """True the first time a message is held back since the opt-out (the agent is told once)."""
+        if self._table.get(key) == OPTED_OUT:
+            self._table[key] = AGENT_TOLD
+            return True
+        return False
