@@ -17,9 +17,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from adapters.base import (AdapterConfig, Answer, Capabilities, ChannelAdapter, InboundRequest,
                            InputError, OutboundCall, inbound_event)
@@ -41,8 +41,21 @@ class GenericConfig(AdapterConfig):
     capabilities: GenericCapabilities = GenericCapabilities()
 
 
+# Inbound models are strict: a value of the wrong JSON type is refused, not coerced ("5" is no CSAT), as the
+# OpenAPI contract (docs/generic-channel-api.yaml) says.
+STRICT = ConfigDict(extra="ignore", strict=True)
+
+
+def integral(value: Any) -> Any:
+    """JSON has one number type: 5.0 is the integer 5 (JSON Schema agrees), while "5" and true are not numbers."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(integral)]
+
+
 class Profile(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
     first_name: str | None = Field(None, max_length=256)
     last_name: str | None = Field(None, max_length=256)
     email: str | None = Field(None, max_length=256)
@@ -53,26 +66,26 @@ class Profile(BaseModel):
 
 
 class SharedFile(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
     url: str = Field(min_length=1, max_length=2048, pattern=r"^https?://")
     content_type: Literal["image/jpeg", "image/jpg", "image/png", "image/gif"]
     caption: str | None = Field(None, max_length=128)
 
 
 class Receipt(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
     status: Literal["delivered", "read", "failed"]
     message_ids: list[str] = Field(min_length=1, max_length=100)
 
 
 class Typing(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
     state: Literal["composing", "paused", "active", "inactive", "gone"]
 
 
 class Survey(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    csat: int = Field(ge=1, le=5)
+    model_config = STRICT
+    csat: JsonInt = Field(ge=1, le=5)
     fcr: bool | None = None
 
 
@@ -83,10 +96,10 @@ KINDS = {"text": "TEXT", "file": "FILE", "receipt": "RECEIPT", "typing": "CHAT_S
 class InboundMessage(BaseModel):
     """``{"message_id", "consumer_id", "timestamp" (epoch ms), "type"?, <the type's field>, "profile"?}``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
     message_id: str = Field(min_length=1, max_length=128)
     consumer_id: str = Field(min_length=1, max_length=128)
-    timestamp: int = Field(ge=0, description="epoch milliseconds when the consumer sent it")
+    timestamp: JsonInt = Field(ge=0, description="epoch milliseconds when the consumer sent it")
     type: Literal["text", "file", "receipt", "typing", "close", "survey"] = "text"
     text: str | None = Field(None, min_length=1, max_length=4000)
     file: SharedFile | None = None

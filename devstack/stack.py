@@ -24,11 +24,27 @@ from devstack.ports import free_port
 
 
 @dataclass
+class SandboxAccount:
+    """Another brand: a LiveEngage account with a sandbox of its own, found through the first one's Domain API."""
+
+    account_id: str
+    port: int = 0  # a free one when 0
+    client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
+    client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
 class TwilioChannel:
     """A channel on the Twilio adapter: one brand number at the sandbox's Twilio."""
 
     channel_id: str = "sandbox-twilio"
     number: str = "+15550100"
+    account_id: str | None = None  # the LiveEngage account its conversations go to; None: the stack's own
     skill_id: str | None = None
     account_sid: str = field(default_factory=lambda: "AC" + secrets.token_hex(16))
     auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -50,6 +66,7 @@ class StackConfig:
     body_timeout_s: float = 10.0
     worker_env: dict[str, str] = field(default_factory=dict)  # more LEC_* settings for the worker
     twilio_channels: list[TwilioChannel] = field(default_factory=lambda: [TwilioChannel()])
+    extra_accounts: list[SandboxAccount] = field(default_factory=list)
     opted_out_notice: str = "[automatic] The consumer opted out (STOP): your messages are not delivered."
     client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
@@ -172,6 +189,13 @@ class Stack:
         self.config = config
         self.run_dir = run_dir
         self.processes: dict[str, ManagedProcess] = {}
+        for account in config.extra_accounts:
+            account.port = account.port or free_port()
+
+    def liveengage_url_of(self, account_id: str) -> str:
+        """The URL of the sandbox that plays this LiveEngage account."""
+        extra = {account.account_id: account.url for account in self.config.extra_accounts}
+        return extra.get(account_id, self.config.liveengage_url)
 
     def connector_env(self) -> dict[str, str]:
         c = self.config
@@ -188,7 +212,7 @@ class Stack:
         }}
         for twilio in c.twilio_channels:
             channels[twilio.channel_id] = {
-                "adapter": "twilio", "account_id": c.account_id, "skill_id": twilio.skill_id or c.skill_id,
+                "adapter": "twilio", "account_id": twilio.account_id or c.account_id, "skill_id": twilio.skill_id or c.skill_id,
                 "account_sid": twilio.account_sid, "auth_token": twilio.auth_token, "number": twilio.number,
                 "api_url": c.channel_url, "default_profile": {"language": "en-US"},
                 "opted_out_notice": c.opted_out_notice,
@@ -198,7 +222,9 @@ class Stack:
             "LEC_KAFKA_BOOTSTRAP": self.bootstrap,
             "LEC_CHANNELS": json.dumps(channels),
             "LEC_LIVEENGAGE_ACCOUNTS": json.dumps({c.account_id: {
-                "client_id": c.client_id, "client_secret": c.client_secret, "admin_token": c.admin_token}}),
+                "client_id": c.client_id, "client_secret": c.client_secret, "admin_token": c.admin_token}} | {
+                a.account_id: {"client_id": a.client_id, "client_secret": a.client_secret,
+                               "admin_token": a.admin_token} for a in c.extra_accounts}),
             "LEC_PUBLIC_WEBHOOK_URL": c.webhook_url,
             "LEC_LIVEENGAGE_DOMAIN_API": c.liveengage_url,
             "LEC_LIVEENGAGE_SCHEME": "http",
@@ -218,17 +244,23 @@ class Stack:
         process.start()
         return process
 
+    def _add_liveengage(self, name: str, account: SandboxAccount, peers: list[str]) -> ManagedProcess:
+        c = self.config
+        return self._add(name, [
+            "-m", "emulators.liveengage", "serve", "--port", str(account.port), "--account-id", account.account_id,
+            "--client-id", account.client_id, "--retry-interval", str(c.webhook_retry_interval_s),
+            "--ttl-first-delay", str(c.webhook_retry_interval_s), *peers,
+        ], {**os.environ, "LE_SANDBOX_CLIENT_SECRET": account.client_secret,  # secrets by env: not in `ps`
+            "LE_SANDBOX_ADMIN_TOKEN": account.admin_token})
+
     def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         c = self.config
         try:
-            liveengage = self._add("liveengage-sandbox", [
-                "-m", "emulators.liveengage", "serve", "--port", str(c.liveengage_port),
-                "--account-id", c.account_id, "--client-id", c.client_id,
-                "--retry-interval", str(c.webhook_retry_interval_s),
-                "--ttl-first-delay", str(c.webhook_retry_interval_s),
-            ], {**os.environ, "LE_SANDBOX_CLIENT_SECRET": c.client_secret,  # secrets by env: not in `ps`
-                "LE_SANDBOX_ADMIN_TOKEN": c.admin_token})
+            peers = [f"--peer={a.account_id}=127.0.0.1:{a.port}" for a in c.extra_accounts]
+            liveengage = self._add_liveengage("liveengage-sandbox", SandboxAccount(
+                c.account_id, c.liveengage_port, c.client_id, c.client_secret, c.admin_token), peers)
+            brands = [self._add_liveengage(f"liveengage-sandbox-{a.account_id}", a, []) for a in c.extra_accounts]
             channel = self._add("channel-sandbox", [
                 "-m", "emulators.channel", "serve", "--port", str(c.channel_port), "--channel-id", c.channel_id,
                 "--bridge-url", c.channel_bridge_url,
@@ -244,6 +276,8 @@ class Stack:
             webhook_bridge = self._add("webhook-bridge", ["-m", "gateways", "liveengage", "--port",
                                                           str(c.webhook_bridge_port)], self.connector_env())
             liveengage.wait_http(f"{c.liveengage_url}/livez")
+            for brand, account in zip(brands, c.extra_accounts):
+                brand.wait_http(f"{account.url}/livez")
             channel.wait_http(f"{c.channel_url}/livez")
             channel_bridge.wait_http(f"{c.channel_bridge_url}/readyz")
             webhook_bridge.wait_http(f"{c.webhook_bridge_url}/readyz")

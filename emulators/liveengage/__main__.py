@@ -26,7 +26,8 @@ def env(name: str, default: str | None = None) -> str | None:
 def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = EmulatorConfig(account_id=args.account_id, client_id=args.client_id, client_secret=args.client_secret,
-                            host=args.host, port=args.port, app_jwt_ttl_s=args.app_jwt_ttl)
+                            host=args.host, port=args.port, app_jwt_ttl_s=args.app_jwt_ttl,
+                            peers=dict(peer.split("=", 1) for peer in args.peer))
     app = create_app(config, admin_token=args.admin_token, webhook_url=args.webhook_url,
                      webhook_max_retries=args.webhook_max_retries, retry_interval_s=args.retry_interval,
                      ttl_first_delay_s=args.ttl_first_delay,
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--ttl-first-delay", type=float, default=float(env("ttl_first_delay", "2") or 2),
                      help="first backoff of time-to-live webhook retries (LiveEngage: 2)")
     run.add_argument("--app-jwt-ttl", type=int, default=int(env("app_jwt_ttl", "3600") or 3600))
+    run.add_argument("--peer", action="append", default=[], metavar="ACCOUNT=HOST:PORT",
+                     help="another account's sandbox, which this one's Domain API points at (repeatable)")
     run.add_argument("--signature-algorithm", choices=["sha1", "sha256"], default=env("signature_algorithm", "sha1"))
     run.add_argument("--signature-encoding", choices=["base64", "hex"], default=env("signature_encoding", "base64"))
     run.set_defaults(handler=serve)

@@ -41,6 +41,8 @@ class EmulatorConfig:
     # Separate keys: revoking AppJWTs (a new app_jwt_key) must leave ConsumerJWSs valid; they never expire.
     app_jwt_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     jws_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # Other accounts' sandboxes (account id → host:port): the Domain API, global in LiveEngage, points at them.
+    peers: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_uri(self) -> str:
@@ -102,18 +104,23 @@ class LiveEngageApi:
     def _known_account(self, request: Request) -> bool:
         return bool(request.path_params["account"] == self.config.account_id)
 
+    def _base_uri_of(self, account: str) -> str | None:
+        return self.config.base_uri if account == self.config.account_id else self.config.peers.get(account)
+
     async def all_domains(self, request: Request) -> JSONResponse:
-        if not self._known_account(request) or request.query_params.get("version") != "1.0":
+        account = request.path_params["account"]
+        base_uri = self._base_uri_of(account)
+        if base_uri is None or request.query_params.get("version") != "1.0":
             return JSONResponse({"error": "unknown account or missing version=1.0"}, status_code=400)
-        account = self.config.account_id
-        return JSONResponse({"baseURIs": [{"service": s, "account": account, "baseURI": self.config.base_uri}
+        return JSONResponse({"baseURIs": [{"service": s, "account": account, "baseURI": base_uri}
                                           for s in SERVICES]})
 
     async def one_domain(self, request: Request) -> JSONResponse:
-        service = request.path_params["service"]
-        if not self._known_account(request) or service not in SERVICES:
+        account, service = request.path_params["account"], request.path_params["service"]
+        base_uri = self._base_uri_of(account)
+        if base_uri is None or service not in SERVICES:
             return JSONResponse({"error": "unknown account or service"}, status_code=400)
-        return JSONResponse({"service": service, "account": self.config.account_id, "baseURI": self.config.base_uri})
+        return JSONResponse({"service": service, "account": account, "baseURI": base_uri})
 
     # Sentinel: OAuth2 client credentials, parameters in the query string or the form body
     async def app_token(self, request: Request) -> JSONResponse:

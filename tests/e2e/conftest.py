@@ -16,13 +16,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from devstack.broker import KafkaBroker
-from devstack.stack import Stack, StackConfig
+from devstack.stack import SandboxAccount, Stack, StackConfig, TwilioChannel
 from schemas.codec import DecodeError, codec
 from schemas.topics import TopicSpec
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 60.0
+SECOND_BRAND = "87654321"  # a second LiveEngage account in the shared stack
 HTTP_TIMEOUT_S = 4.0  # the shared stack worker's Send API timeout; short, so timeout faults are quick to test
 
 
@@ -36,8 +37,14 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 
 @pytest.fixture(scope="session")
 def stack(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig.on_free_ports(webhook_retry_interval_s=0.5, retry_delays_s=[0.3, 0.6, 1.2],
-                                       body_timeout_s=2.0, worker_env={"LEC_HTTP_TIMEOUT_S": str(HTTP_TIMEOUT_S)})
+    # Two brands: the stack's own account with the generic channel and two Twilio numbers, and a second account
+    # with one number of its own.
+    config = StackConfig.on_free_ports(
+        webhook_retry_interval_s=0.5, retry_delays_s=[0.3, 0.6, 1.2], body_timeout_s=2.0,
+        worker_env={"LEC_HTTP_TIMEOUT_S": str(HTTP_TIMEOUT_S)},
+        twilio_channels=[TwilioChannel("sandbox-twilio", "+15550100"), TwilioChannel("brand-a-2", "+15550101"),
+                         TwilioChannel("brand-b", "+15550200", account_id=SECOND_BRAND)],
+        extra_accounts=[SandboxAccount(SECOND_BRAND)])
     running = Stack(broker.bootstrap, config, Path(tmp_path_factory.mktemp("stack")))
     running.start()
     yield running
@@ -50,8 +57,10 @@ class Sandboxes:
     def __init__(self, stack: Stack, channel_id: str | None = None) -> None:
         self.config = stack.config
         self.channel_id = channel_id or stack.config.channel_id
-        twilio = {t.channel_id for t in stack.config.twilio_channels}
+        twilio = {t.channel_id: t for t in stack.config.twilio_channels}
         self.accepted_status = 200 if self.channel_id in twilio else 202  # what the bridge answers the gateway
+        account = twilio[self.channel_id].account_id if self.channel_id in twilio else None
+        self.liveengage_url = stack.liveengage_url_of(account or stack.config.account_id)  # the brand's sandbox
         self.http = httpx.Client(timeout=10.0)
 
     def ext_consumer_id(self, consumer: str) -> str:
@@ -70,7 +79,7 @@ class Sandboxes:
 
     def send_api_requests(self, consumer: str) -> list[dict[str, Any]]:
         params = {"ext_consumer_id": self.ext_consumer_id(consumer)}
-        return list(self.http.get(f"{self.config.liveengage_url}/sandbox/send-api/requests", params=params)
+        return list(self.http.get(f"{self.liveengage_url}/sandbox/send-api/requests", params=params)
                     .json()["requests"])
 
     def effects(self, consumer: str) -> list[str]:
@@ -96,7 +105,7 @@ class Sandboxes:
 
     def conversations(self, consumer: str) -> list[dict[str, Any]]:
         params = {"ext_consumer_id": self.ext_consumer_id(consumer)}
-        return list(self.http.get(f"{self.config.liveengage_url}/sandbox/conversations", params=params)
+        return list(self.http.get(f"{self.liveengage_url}/sandbox/conversations", params=params)
                     .json()["conversations"])
 
     def agent_says(self, conversation_id: str, text: str) -> dict[str, Any]:
@@ -104,7 +113,7 @@ class Sandboxes:
 
     def agent(self, conversation_id: str, action: str, **body: Any) -> dict[str, Any]:
         """An agent action in the LiveEngage sandbox's console: messages, receipts, typing, transfer, close, ..."""
-        url = f"{self.config.liveengage_url}/sandbox/conversations/{conversation_id}/agent/{action}"
+        url = f"{self.liveengage_url}/sandbox/conversations/{conversation_id}/agent/{action}"
         response = self.http.post(url, json=body)
         response.raise_for_status()
         answer: dict[str, Any] = response.json()
@@ -121,7 +130,7 @@ class Sandboxes:
         return list(self.http.get(f"{self.config.channel_url}/sandbox/outbox", params=params).json()["messages"])
 
     def webhook_deliveries(self) -> list[dict[str, Any]]:
-        return list(self.http.get(f"{self.config.liveengage_url}/sandbox/webhooks/deliveries").json()["deliveries"])
+        return list(self.http.get(f"{self.liveengage_url}/sandbox/webhooks/deliveries").json()["deliveries"])
 
 
 @pytest.fixture

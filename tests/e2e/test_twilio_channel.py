@@ -66,7 +66,7 @@ def test_inbound_mms_image_is_uploaded_to_liveengage(sms: Sandboxes, phone: str)
                                     if e["event"]["contentType"] == "hosted/file"],
                            timeout=DEADLINE_S, what="the hosted file")
     path = published[0]["event"]["message"]["relativePath"]
-    stored = sms.http.get(f"{sms.config.liveengage_url}/sandbox/files", params={"relative_path": path})
+    stored = sms.http.get(f"{sms.liveengage_url}/sandbox/files", params={"relative_path": path})
     assert stored.status_code == 200 and stored.content == PNG  # fetched with Twilio's Basic auth
 
 
@@ -131,3 +131,31 @@ def test_opted_out_at_twilio_is_learned_from_error_21610(stack: Stack, sms: Sand
     wait_until(lambda: stack.config.opted_out_notice in sms.published_texts(phone), timeout=DEADLINE_S,
                what="the note to the agent")
     assert agent_texts(sms, phone) == []
+
+
+def test_two_brands_and_three_numbers_in_one_stack_no_message_crosses_tenants(stack: Stack, phone: str) -> None:
+    """One consumer texts three numbers: two of one brand, one of another brand (its own LiveEngage account)."""
+    lanes = {channel: Sandboxes(stack, channel) for channel in ("sandbox-twilio", "brand-a-2", "brand-b")}
+    try:
+        opened = {channel: lane.open_conversation(phone, f"to {channel}") for channel, lane in lanes.items()}
+        for channel, lane in lanes.items():
+            lane.agent_says(opened[channel], f"from {channel}")
+        for channel, lane in lanes.items():
+            wait_until(lambda: agent_texts(lane, phone) == [f"from {channel}"], timeout=DEADLINE_S,
+                       what=f"the agent's SMS from {channel}")
+        everything = lanes["brand-b"].http.get(f"{stack.config.channel_url}/sandbox/outbox",
+                                               params={"consumer_id": phone}).json()["messages"]
+        assert sorted((m["channel_id"], m["text"]) for m in everything) == sorted(
+            (channel, f"from {channel}") for channel in lanes)  # each from its own number, nothing else
+        for channel, lane in lanes.items():  # each conversation holds its own two texts only
+            assert lane.effects(phone) == [f"to {channel}", f"from {channel}"]
+        # Each brand's LiveEngage holds only its own numbers' conversations with this consumer.
+        for brand_url, channels in ((lanes["sandbox-twilio"].liveengage_url, {"sandbox-twilio", "brand-a-2"}),
+                                    (lanes["brand-b"].liveengage_url, {"brand-b"})):
+            held = httpx.get(f"{brand_url}/sandbox/conversations").json()["conversations"]
+            mine = {c["ext_consumer_id"].split(":", 1)[0] for c in held if c["ext_consumer_id"].endswith(phone)}
+            assert mine == channels
+        assert lanes["brand-b"].liveengage_url != lanes["brand-a-2"].liveengage_url
+    finally:
+        for lane in lanes.values():
+            lane.http.close()
