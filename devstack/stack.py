@@ -68,6 +68,7 @@ class StackConfig:
     twilio_channels: list[TwilioChannel] = field(default_factory=lambda: [TwilioChannel()])
     extra_accounts: list[SandboxAccount] = field(default_factory=list)
     opted_out_notice: str = "[automatic] The consumer opted out (STOP): your messages are not delivered."
+    help_reply: str = "Sandbox Brand: msg&data rates may apply. Reply STOP to opt out, START to opt back in."
     client_id: str = field(default_factory=lambda: f"sandbox-{secrets.token_hex(8)}")
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
@@ -212,10 +213,11 @@ class Stack:
         }}
         for twilio in c.twilio_channels:
             channels[twilio.channel_id] = {
-                "adapter": "twilio", "account_id": twilio.account_id or c.account_id, "skill_id": twilio.skill_id or c.skill_id,
+                "adapter": "twilio", "account_id": twilio.account_id or c.account_id,
+                "skill_id": twilio.skill_id or c.skill_id,
                 "account_sid": twilio.account_sid, "auth_token": twilio.auth_token, "number": twilio.number,
                 "api_url": c.channel_url, "default_profile": {"language": "en-US"},
-                "opted_out_notice": c.opted_out_notice,
+                "opted_out_notice": c.opted_out_notice, "help_reply": c.help_reply,
             }
         return {
             **os.environ,

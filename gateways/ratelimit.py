@@ -42,20 +42,21 @@ class RateLimiter:
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
-    def take(self, key: str) -> None:
-        """Spend one token of ``key``'s bucket.
+    def take(self, key: str, *, rate: float | None = None, burst: float | None = None) -> None:
+        """Spend one token of ``key``'s bucket; ``rate`` and ``burst`` override the defaults for this key.
 
         Raises:
             RateLimitedError: the bucket is empty; ``retry_after_s`` says when one token is back.
         """
+        rate, burst = rate or self.rate, burst or self.burst
         now = self._clock()
-        bucket = self._buckets.pop(key, None) or _Bucket(self.burst, now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        bucket = self._buckets.pop(key, None) or _Bucket(burst, now)
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
         self._buckets[key] = bucket
         if len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
         if bucket.tokens < 1:
-            wait = math.ceil((1 - bucket.tokens) / self.rate)
+            wait = math.ceil((1 - bucket.tokens) / rate)
             raise RateLimitedError(f"too many requests for this {self.what}; retry in {wait}s", retry_after_s=wait)
         bucket.tokens -= 1

@@ -21,6 +21,9 @@ class ChannelGateway(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     adapter: str = "generic"
+    rate: float | None = Field(default=None, gt=0, description="this channel's requests per second (a tenant's "
+                                                              "own limit); LEC_CHANNEL_RATE when unset")
+    burst: float | None = Field(default=None, ge=1, description="its burst; LEC_CHANNEL_BURST when unset")
     _binding: Binding | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")

@@ -24,13 +24,14 @@ from streams.errors import UnknownChannelError
 from streams.optout import OptOuts
 from streams.records import decode, key_of
 from streams.sender import ConversationSender
-from streams.settings import WorkerSettings
+from streams.settings import ChannelRoute, WorkerSettings
 from streams.state import RecordTable
 from streams.topics import Topics, publish
 
 logger = logging.getLogger(__name__)
 INBOUND = codec("ChannelInbound")
 COMMAND = codec("LiveEngageCommand")
+OUTBOUND = codec("ChannelOutbound")
 CHAT_STATES = {"composing": "COMPOSING", "paused": "PAUSE", "active": "ACTIVE", "inactive": "INACTIVE",
                "gone": "GONE"}
 # The channel's delivery status of an agent message → LiveEngage's accept status of it.
@@ -90,12 +91,21 @@ def install(app: faust.App, topics: Topics, sender: ConversationSender, choices:
         command = command_for(inbound, settings, offered["choices"] if offered else [])
         channel = settings.channels.get(inbound["channel_id"])
         if channel is not None and channel.capabilities.opt_out_keywords and inbound["kind"] == "TEXT":
-            word = optout.keyword(inbound["text"])  # the word itself still goes to the agent
-            if word == "STOP":
-                opt_outs.opt_out(key)
-            elif word == "START":
-                opt_outs.opt_in(key)
+            await obey_keyword(key, inbound, channel)
         await publish(topics.liveengage_commands, key, COMMAND.encode(command))
+
+    async def obey_keyword(key: str, inbound: dict[str, Any], channel: ChannelRoute) -> None:
+        """STOP and START change the opt-out list; HELP is answered at once. The word still goes to the agent."""
+        word = optout.keyword(inbound["text"])
+        if word == "STOP":
+            opt_outs.opt_out(key)
+        elif word == "START":
+            opt_outs.opt_in(key)
+        elif word == "HELP" and channel.help_reply:
+            await publish(topics.channel_outbound, key, OUTBOUND.encode({
+                "message_id": f"{inbound['event_id']}:help", "channel_id": inbound["channel_id"],
+                "consumer_id": inbound["consumer_id"], "conversation_id": "", "kind": "NOTICE", "notice": "help",
+                "text": channel.help_reply, "created_at": inbound["received_at"]}))
 
     @app.agent(topics.liveengage_commands, name="send_to_liveengage")
     async def send_to_liveengage(stream: StreamT[bytes]) -> None:

@@ -46,7 +46,7 @@ def install(app: faust.App, topics: Topics, delivered: SeenSet, choices: RecordT
         done = f"{key}|{message['message_id']}"
         if done in delivered:
             return  # a replay of a delivery the gateway already acknowledged
-        if key in opt_outs:
+        if key in opt_outs and message["notice"] != "help":  # a HELP answer goes even to the opted out
             await held_back(key, message)
         else:
             try:

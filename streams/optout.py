@@ -1,4 +1,5 @@
-"""SMS opt-out: a consumer who texts STOP gets nothing more on that channel until START.
+"""SMS opt-out: a consumer who texts STOP gets nothing more on that channel until START; HELP gets the brand's
+help text back at once, opted out or not (carriers require both).
 
 Carriers and SMS gateways require it. The consumer's word still reaches the agent as a text; while they are
 opted out, each agent message is not sent: LiveEngage hears NACK on it, and the agent gets one automatic note
@@ -13,13 +14,17 @@ from faust.types import TableT
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
 OPTED_OUT, AGENT_TOLD = b"out", b"told"
 
 
 def keyword(text: str | None) -> str | None:
-    """``STOP`` or ``START`` when the whole text is one of their words (any case, trailing punctuation)."""
-    word = (text or "").strip().rstrip(".!").upper()
-    return "STOP" if word in STOP_WORDS else "START" if word in START_WORDS else None
+    """``STOP``, ``START`` or ``HELP`` when the whole text is one of their words (any case, trailing punctuation)."""
+    word = (text or "").strip().rstrip(".!?").upper()
+    for name, words in (("STOP", STOP_WORDS), ("START", START_WORDS), ("HELP", HELP_WORDS)):
+        if word in words:
+            return name
+    return None
 
 
 class OptOuts:

@@ -50,6 +50,8 @@ class ChannelRoute(BaseModel):
         default="[automatic] This consumer has opted out of messages on this channel (STOP). Nothing is delivered "
                 "to them until they text START.",
         description="what the agent reads, once, when a message is held back for an opted-out consumer")
+    help_reply: str | None = Field(default=None, description="sent back at once when a consumer texts HELP on a "
+                                                              "channel with opt-out keywords")
     _binding: Binding | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")

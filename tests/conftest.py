@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# The smallest PNG: one transparent pixel, for file-sharing tests.
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
 
 
 def wait_until(probe: Callable[[], T], *, timeout: float, what: str, interval: float = 0.1) -> T:

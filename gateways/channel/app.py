@@ -53,7 +53,7 @@ def create_app(settings: ChannelBridgeSettings) -> Starlette:
                                  dict(request.query_params))
         if not adapter.verify(config, inbound):
             raise UnauthorizedError(f"missing or wrong signature for channel {channel_id!r}")
-        per_channel.take(channel_id)
+        per_channel.take(channel_id, rate=channel.rate, burst=channel.burst)
         try:
             events = adapter.parse(config, hook, inbound)
         except InputError as exc:

@@ -12,13 +12,12 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from tests.conftest import wait_until
+from tests.conftest import PNG, wait_until
 from tests.e2e.conftest import DEADLINE_S, Sandboxes
 
 pytestmark = pytest.mark.e2e
 
 # The smallest valid PNG: one transparent pixel.
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
 
 
 def outbox_where(sandboxes: Sandboxes, consumer: str, **match: Any) -> list[dict[str, Any]]:

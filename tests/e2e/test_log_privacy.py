@@ -21,7 +21,7 @@ import pytest
 from devstack.broker import KafkaBroker
 from devstack.stack import Stack, StackConfig
 from emulators.liveengage.webhooks import Signing
-from tests.conftest import wait_until
+from tests.conftest import PNG, wait_until
 from schemas.topics import ANALYTICS_EVENTS, consumer_key
 from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_topic
 
@@ -29,7 +29,6 @@ pytestmark = pytest.mark.e2e
 CONNECTOR_LOGS = ("worker", "channel-bridge", "webhook-bridge")
 PHONE = "+15557654321"
 TEXTS = ("my secret order is 4471-XYZ", "Your refund is on its way, Maria")
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
 
 
 @pytest.fixture(scope="module")

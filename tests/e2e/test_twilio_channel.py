@@ -16,11 +16,10 @@ import pytest
 from adapters.sms import segments
 from devstack.stack import Stack
 from schemas.topics import CHANNEL_INBOUND
-from tests.conftest import wait_until
+from tests.conftest import PNG, wait_until
 from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_topic
 
 pytestmark = pytest.mark.e2e
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
 
 
 @pytest.fixture
@@ -159,3 +158,10 @@ def test_two_brands_and_three_numbers_in_one_stack_no_message_crosses_tenants(st
     finally:
         for lane in lanes.values():
             lane.http.close()
+
+
+def test_help_is_answered_at_once_and_reaches_the_agent(stack: Stack, sms: Sandboxes, phone: str) -> None:
+    sms.consumer_says(phone, "help")
+    wait_until(lambda: [m for m in sms.outbox(phone) if m["text"] == stack.config.help_reply], timeout=DEADLINE_S,
+               what="the help text")
+    wait_until(lambda: "help" in sms.published_texts(phone), timeout=DEADLINE_S, what="HELP at the agent too")

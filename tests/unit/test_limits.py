@@ -46,7 +46,8 @@ def test_keys_are_bounded() -> None:
 
 
 async def test_consumer_flood_gets_429_with_retry_after_and_other_consumers_pass() -> None:
-    settings = ChannelBridgeSettings(channels={"sms": generic_channel(CHANNEL_SECRET)}, consumer_rate=1, consumer_burst=2)
+    settings = ChannelBridgeSettings(channels={"sms": generic_channel(CHANNEL_SECRET)}, consumer_rate=1,
+                                     consumer_burst=2)
     producer = RecordingProducer()
     async with client_for(create_app(settings), producer) as client:
         answers = [await post_inbound(client, inbound(message_id=f"m-{n}")) for n in range(4)]
@@ -64,6 +65,16 @@ async def test_channel_flood_is_limited_per_channel() -> None:
         first = await post_inbound(client, inbound(message_id="a", consumer_id="1"))
         second = await post_inbound(client, inbound(message_id="b", consumer_id="2"))
     assert (first.status_code, second.status_code) == (202, 429)
+
+
+async def test_a_tenant_with_its_own_limit_is_limited_alone() -> None:
+    channels = {"small-brand": generic_channel(CHANNEL_SECRET, rate=1, burst=1), "sms": generic_channel(CHANNEL_SECRET)}
+    settings = ChannelBridgeSettings(channels=channels, channel_rate=100, channel_burst=100)
+    async with client_for(create_app(settings), RecordingProducer()) as client:
+        small = [await post_inbound(client, inbound(message_id=f"s{n}", consumer_id=str(n)), channel="small-brand")
+                 for n in range(2)]
+        large = [await post_inbound(client, inbound(message_id=f"l{n}", consumer_id=str(n))) for n in range(2)]
+    assert [a.status_code for a in small + large] == [202, 429, 202, 202]
 
 
 async def test_slow_body_gets_408_and_nothing_is_published() -> None:
