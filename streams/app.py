@@ -9,13 +9,19 @@ from schemas import topics as catalogue
 from streams import agent_flow, consumer_flow, delivery, http, identities
 from streams.analytics import Analytics
 from streams.channels import ChannelClient
-from streams.deadletters import DeadLetters
+from streams.deadletters import DeadLetters, HandledOnlyEvent
 from streams.liveengage import LiveEngageClient
 from streams.optout import OptOuts
 from streams.settings import WorkerSettings
 from streams.sender import ConversationSender
-from streams.state import RecordTable, SeenSet
+from streams.state import RecentIds, RecordTable
 from streams.topics import Topics, set_publish_patience
+
+
+# Redeliveries of a webhook come within LiveEngage's retry window, replays of a delivery right after a crash:
+# the latest ids per conversation and per consumer are enough to drop them, and keep state bounded.
+SEEN_EVENTS_KEPT = 200
+DELIVERIES_KEPT = 50
 
 
 def create_app(settings: WorkerSettings) -> faust.App:
@@ -37,6 +43,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
         broker_commit_every=settings.commit_every,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        Event=HandledOnlyEvent,  # never ack a record that was not carried out (see streams.deadletters)
     )
     # Values are our Avro bytes. value_type=bytes makes Faust use the raw codec for the changelog too; with
     # only a schema= argument, recovery would read the changelog as JSON and fail.
@@ -65,7 +72,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
     identities.install(app, topics, RecordTable(tables[catalogue.IDENTITIES_TABLE], "ConsumerIdentity"),
                        dead_letters)
     agent_flow.install(app, topics, RecordTable(tables[catalogue.ROUTES_TABLE], "ConversationRoute"),
-                       SeenSet(tables[catalogue.SEEN_EVENTS_TABLE]), dead_letters, settings)
-    delivery.install(app, topics, SeenSet(tables[catalogue.DELIVERED_TABLE]), choices, opt_outs, dead_letters,
+                       RecentIds(tables[catalogue.SEEN_EVENTS_TABLE], keep=SEEN_EVENTS_KEPT), dead_letters, settings)
+    delivery.install(app, topics, RecentIds(tables[catalogue.DELIVERED_TABLE], keep=DELIVERIES_KEPT), choices, opt_outs, dead_letters,
                      channels, analytics, settings)
     return app

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
@@ -15,21 +17,46 @@ from schemas import topics as catalogue
 from schemas.codec import codec
 
 from streams.errors import RecordError, UnexpectedError
-from streams.topics import as_faust_topic, publish
+from streams.topics import as_faust_topic, publish, publish_patience
 
 logger = logging.getLogger(__name__)
 KAFKA_FAILURE_EXIT = 70
+IN_FLIGHT_GRACE_S = 30.0  # longest wait, when stopping, for the record being handled to finish
+
+
+class HandledOnlyEvent(faust.Event):
+    """An event that Faust acks only once ``DeadLetters.consume`` is done with it.
+
+    Faust skips the events its streams dequeue while its flow control is suspended (while stopping or
+    rebalancing) and acks them as if processed, so the next commit would pass over records never carried out.
+    Such an event is left unacked here, and dropped from the set Faust waits on when stopping: it is consumed
+    again after the restart or rebalance, which seek to the committed offsets.
+    """
+
+    handled = False
+
+    def ack(self) -> bool:
+        if self.handled:
+            return bool(super().ack())
+        self.app.consumer.unacked.discard(self.message)
+        return False
 
 
 class DeadLetters:
     """Writes DeadLetter records keyed like the original, and waits for Kafka's acknowledgement."""
 
     def __init__(self, app: faust.App) -> None:
+        self._app = app
         self._topics = {spec.name: as_faust_topic(app, spec.dead_letters) for spec in catalogue.SOURCES}
         self._codec = codec("DeadLetter")
 
     async def consume(self, stream: StreamT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
         """Run ``handle`` on every event of ``stream`` in order, and never let Faust ack an event silently.
+
+        Faust acks the event being handled when the stream is closed, even if its handling was cancelled (a
+        SIGTERM stops the agents by cancelling them), and acks events it skipped: either would commit a record
+        never carried out. So each record is handled in a task of its own, shielded from the cancellation (a
+        stopping worker waits for it), and only events marked handled are acked (``HandledOnlyEvent``).
 
         An event whose handling raised ``RecordError`` (bad data, a refusal) is dead-lettered and the loop goes
         on. A bug (any other exception) is logged with its traceback and dead-lettered too, so the record can be
@@ -37,22 +64,61 @@ class DeadLetters:
         exits at once without committing, so the event is consumed again after the restart.
         """
         async for event in stream.events():
+            handling = asyncio.ensure_future(self._handle(event, handle))
             try:
-                try:
-                    await handle(event)
-                except RecordError as exc:
-                    await self.send(event, exc)
-                except KafkaError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - a bug must not lose the record
-                    logger.exception("unexpected error on %s[%d]@%d", event.message.topic, event.message.partition,
-                                     event.message.offset)
-                    await self.send(event, UnexpectedError(f"{exc.__class__.__name__}: {exc}"))
-            except KafkaError as exc:
-                logger.critical("Kafka failed while handling %s[%d]@%d (%s): exiting without committing it",
-                                event.message.topic, event.message.partition, event.message.offset,
-                                exc.__class__.__name__)
+                await asyncio.shield(handling)
+            except asyncio.CancelledError:
+                # The worker is stopping (SIGTERM): let the record in flight finish its send and its state, so
+                # that it is neither half done nor done twice after the restart.
+                await asyncio.wait([handling], timeout=IN_FLIGHT_GRACE_S)
+                if not handling.done():
+                    logger.critical("stopping with %s[%d]@%d still in flight: exiting without committing it",
+                                    event.message.topic, event.message.partition, event.message.offset)
+                    os._exit(KAFKA_FAILURE_EXIT)
+                await self._changelogs_handed_over(event)
+                mark_handled(event)
+                raise
+            await self._changelogs_handed_over(event)
+            mark_handled(event)
+
+    async def _changelogs_handed_over(self, event: EventT[bytes]) -> None:
+        """Wait until the table writes of the record just handled have left Faust's producer buffer.
+
+        Faust writes changelogs through a buffer, and its commit's flush of that buffer gives up after 0.1 s
+        without a message sent (under load, it does): the offset would be committed while the record's state
+        (its ledger entry, the commands queued in it) is still in memory, and a crash then would lose or
+        repeat it. Acking only after the buffer is empty makes every commit cover state already handed to the
+        Kafka client, whose own flush the commit does wait for.
+        """
+        buffer = self._app.producer.buffer
+        deadline = time.monotonic() + publish_patience()
+        while buffer.size:
+            try:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"not sent within {publish_patience():.0f}s")
+                await buffer.flush()
+            except RuntimeError as exc:  # also Faust's "Producer not Running"
+                logger.critical("table writes of %s[%d]@%d not sent (%s): exiting without committing",
+                                event.message.topic, event.message.partition, event.message.offset, exc)
                 os._exit(KAFKA_FAILURE_EXIT)
+
+    async def _handle(self, event: EventT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
+        try:
+            try:
+                await handle(event)
+            except RecordError as exc:
+                await self.send(event, exc)
+            except KafkaError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a bug must not lose the record
+                logger.exception("unexpected error on %s[%d]@%d", event.message.topic, event.message.partition,
+                                 event.message.offset)
+                await self.send(event, UnexpectedError(f"{exc.__class__.__name__}: {exc}"))
+        except KafkaError as exc:
+            logger.critical("Kafka failed while handling %s[%d]@%d (%s): exiting without committing it",
+                            event.message.topic, event.message.partition, event.message.offset,
+                            exc.__class__.__name__)
+            os._exit(KAFKA_FAILURE_EXIT)
 
     async def send(self, event: EventT[bytes], error: RecordError) -> None:
         message = event.message
@@ -80,3 +146,8 @@ class DeadLetters:
                    "dlq.reason": str(record["reason"]), "dlq.attempts": str(error.attempts)}
         await publish(self._topics[topic], key, self._codec.encode(record),
                       headers={name: value.encode() for name, value in headers.items()})
+
+
+def mark_handled(event: EventT[bytes]) -> None:
+    if isinstance(event, HandledOnlyEvent):
+        event.handled = True

@@ -26,6 +26,10 @@ def set_publish_patience(seconds: float) -> None:
     _patience["seconds"] = seconds
 
 
+def publish_patience() -> float:
+    return _patience["seconds"]
+
+
 async def publish(topic: TopicT, key: str | bytes | None, value: bytes,
                   headers: dict[str, bytes] | None = None) -> None:
     """Send one record now and return once Kafka acknowledged it (before the source offset can be committed).

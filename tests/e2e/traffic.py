@@ -14,7 +14,8 @@ from collections import Counter
 import httpx
 
 from devstack.stack import Stack
-from schemas.topics import CHANNEL_INBOUND
+from schemas.codec import codec
+from schemas.topics import CHANNEL_INBOUND, LIVEENGAGE_COMMANDS, TopicSpec
 from tests.conftest import wait_until
 from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_topic
 
@@ -62,7 +63,29 @@ def check_invariants(stack: Stack, sandboxes: Sandboxes, traffic: Traffic, allow
     def all_effected() -> bool:
         return all(set(texts) <= set(sandboxes.effects(c)) for c, texts in traffic.acknowledged.items())
 
-    wait_until(all_effected, timeout=RECOVERY_S, what="every acknowledged text at LiveEngage", interval=0.5)
+    try:
+        wait_until(all_effected, timeout=RECOVERY_S, what="every acknowledged text at LiveEngage", interval=0.5)
+    except AssertionError:
+        for consumer, texts in traffic.acknowledged.items():  # what is missing, and what LiveEngage was asked
+            missing = [t for t in texts if t not in sandboxes.effects(consumer)]
+            if missing:
+                calls = [(r["endpoint"], r["payload"].get("type") if isinstance(r["payload"], dict) else "batch")
+                         for r in sandboxes.send_api_requests(consumer)]
+                inbound = [r["text"] for _, r in read_topic(stack, CHANNEL_INBOUND) if r["consumer_id"] == consumer]
+                commands = [(r["action"], r["text"], r["attempt"]) for _, r in read_topic(stack, LIVEENGAGE_COMMANDS)
+                            if r["consumer_id"] == consumer]
+                print(f"\nin {CHANNEL_INBOUND.name}: {inbound}\nin {LIVEENGAGE_COMMANDS.name}: {commands}")
+                ids = {r["event_id"]: r["text"] for _, r in read_topic(stack, CHANNEL_INBOUND)}
+                changelog = TopicSpec("lec-worker-conversations-changelog", "ConversationState", "consumer")
+                states = [state for key, state in read_topic(stack, changelog) if key.strip('"').endswith(consumer)]
+                for state in states[-3:]:
+                    print(f"state: {state['status']} retrying={state['retrying']} "
+                          f"pending={[codec('LiveEngageCommand').decode(p)['text'] for p in state['pending']]} "
+                          f"ledger={[ids.get(i, i) for i in state['ledger']]}")
+                print(f"\nmissing for {consumer}: {missing}\nconversations: "
+                      f"{[(c['conversation_id'], c['state']) for c in sandboxes.conversations(consumer)]}\n"
+                      f"effects: {sandboxes.effects(consumer)}\nSend API calls: {calls}")
+        raise
     in_topic = Counter(record["text"] for key, record in read_topic(stack, CHANNEL_INBOUND)
                        if record["consumer_id"] in traffic.acknowledged)
     assert set(acknowledged) <= set(in_topic), "an acknowledged message is missing from Kafka"
