@@ -209,7 +209,8 @@ class Stack:
             "campaign_id": "3614998912",
             "engagement_id": "3615001112",
             "default_profile": {"language": "en-US"},
-            "capabilities": {"receipts": True, "typing": True},
+            "capabilities": {"receipts": True, "typing": True, "opt_out_keywords": True},
+            "opted_out_notice": c.opted_out_notice,
         }}
         for twilio in c.twilio_channels:
             channels[twilio.channel_id] = {

@@ -37,10 +37,10 @@ ALL = SOURCES + tuple(topic.dead_letters for topic in SOURCES) + (ANALYTICS_EVEN
 # Worker state tables; Faust names their changelog topics "<app id>-<table>-changelog".
 CONVERSATIONS_TABLE = "conversations"  # ConversationState by channel_id:consumer_id
 ROUTES_TABLE = "conversation-routes"  # ConversationRoute by conversation id
-SEEN_EVENTS_TABLE = "seen-events"  # LiveEngage events already routed, by conversation_id|event_id
+SEEN_EVENTS_TABLE = "seen-events"  # the latest LiveEngage event ids routed, by conversation_id
 CHOICES_TABLE = "offered-choices"  # OfferedChoices by channel_id:consumer_id
 IDENTITIES_TABLE = "consumer-identities"  # ConsumerIdentity by lp_consumer_id
-DELIVERED_TABLE = "delivered-messages"  # channel deliveries done, by channel_id:consumer_id|message_id
+DELIVERED_TABLE = "delivered-messages"  # the latest channel deliveries done, by channel_id:consumer_id
 OPT_OUTS_TABLE = "opt-outs"  # consumers who texted STOP, by channel_id:consumer_id
 TABLES = (CONVERSATIONS_TABLE, ROUTES_TABLE, SEEN_EVENTS_TABLE, CHOICES_TABLE, IDENTITIES_TABLE, DELIVERED_TABLE,
           OPT_OUTS_TABLE)

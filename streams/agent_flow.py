@@ -24,7 +24,7 @@ from streams.errors import UnknownConversationError
 from streams.records import decode
 from streams.rendering import render
 from streams.settings import WorkerSettings
-from streams.state import RecordTable, SeenSet
+from streams.state import RecentIds, RecordTable
 from streams.topics import Topics, publish
 
 EVENT = codec("LiveEngageEvent")
@@ -96,7 +96,7 @@ def conversation_change(event: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, dead_letters: DeadLetters,
+def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds, dead_letters: DeadLetters,
             settings: WorkerSettings) -> None:
     """Register this flow's agents on ``app``."""
 
@@ -119,13 +119,12 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: SeenSet, 
         if record["originator_role"] == "CONSUMER":
             return  # the consumer's own event coming back
         # Sequenced events and conversation changes have stable ids; redeliveries of them are dropped here.
-        seen_key = f"{record['conversation_id']}|{record['event_id']}" \
-            if record["sequence"] is not None or record["event_type"] is None else None
-        if seen_key is not None and seen_key in seen:
+        stable = record["sequence"] is not None or record["event_type"] is None
+        if stable and seen.seen(record["conversation_id"], record["event_id"]):
             return
         await dispatch(record)
-        if seen_key is not None:
-            seen.add(seen_key)
+        if stable:
+            seen.add(record["conversation_id"], record["event_id"])
 
     async def dispatch(record: dict[str, Any]) -> None:
         if record["notification_type"] != MESSAGING:

@@ -23,7 +23,7 @@ from streams.optout import OptOuts
 from streams.records import decode, key_of
 from streams.retry import with_retries
 from streams.settings import WorkerSettings
-from streams.state import RecordTable, SeenSet
+from streams.state import RecentIds, RecordTable
 from streams.topics import Topics, publish
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ OUTBOUND = codec("ChannelOutbound")
 COMMAND = codec("LiveEngageCommand")
 
 
-def install(app: faust.App, topics: Topics, delivered: SeenSet, choices: RecordTable, opt_outs: OptOuts,
+def install(app: faust.App, topics: Topics, delivered: RecentIds, choices: RecordTable, opt_outs: OptOuts,
             dead_letters: DeadLetters, channels: ChannelClient, analytics: Analytics,
             settings: WorkerSettings) -> None:
     """Register this flow's agent on ``app``."""
@@ -43,8 +43,7 @@ def install(app: faust.App, topics: Topics, delivered: SeenSet, choices: RecordT
 
     async def deliver(event: EventT[bytes]) -> None:
         key, message = key_of(event), decode(OUTBOUND, event)
-        done = f"{key}|{message['message_id']}"
-        if done in delivered:
+        if delivered.seen(key, message["message_id"]):
             return  # a replay of a delivery the gateway already acknowledged
         if key in opt_outs and message["notice"] != "help":  # a HELP answer goes even to the opted out
             await held_back(key, message)
@@ -57,7 +56,7 @@ def install(app: faust.App, topics: Topics, delivered: SeenSet, choices: RecordT
                 await held_back(key, message)
             else:
                 await delivered_now(key, message, sent)
-        delivered.add(done)
+        delivered.add(key, message["message_id"])
 
     async def delivered_now(key: str, message: dict[str, Any], sent: int) -> None:
         if message["kind"] == "TEXT" and sent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from faust.types import TableT
@@ -28,19 +29,26 @@ class RecordTable:
         self._table[key] = self._codec.encode(record)
 
 
-class SeenSet:
-    """A changelog-backed set of keys (a Faust table of marker bytes), for dropping redelivered events.
+class RecentIds:
+    """The ids most recently seen under each key (a conversation, a consumer), at most ``keep`` of them, for
+    dropping repeats: redeliveries and replays come soon after the original, so a bounded window per key keeps
+    the state's size proportional to conversations, not to messages.
 
-    Same partition rule as ``RecordTable``: keys are added while processing the event they belong to.
+    Same partition rule as ``RecordTable``: a key is written while processing an event of that key.
     """
 
-    MARK = b"1"
-
-    def __init__(self, table: TableT[str, bytes]) -> None:
+    def __init__(self, table: TableT[str, bytes], keep: int) -> None:
         self._table = table
+        self._keep = keep
 
-    def __contains__(self, key: str) -> bool:
-        return self._table.get(key) is not None
+    def _ids(self, key: str) -> list[str]:
+        raw = self._table.get(key)
+        return list(json.loads(raw)) if raw else []
 
-    def add(self, key: str) -> None:
-        self._table[key] = self.MARK
+    def seen(self, key: str, id_: str) -> bool:
+        return id_ in self._ids(key)
+
+    def add(self, key: str, id_: str) -> None:
+        ids = self._ids(key)
+        if id_ not in ids:
+            self._table[key] = json.dumps([*ids[-(self._keep - 1):], id_]).encode()
