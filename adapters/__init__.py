@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr, ValidationError, model_validator
 
 from adapters.base import AdapterConfig, Capabilities, ChannelAdapter
 
@@ -58,3 +58,26 @@ def bind(channel: dict[str, Any]) -> Binding:
     except ValidationError as exc:  # re-raised without the input, which holds secrets
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
         raise ValueError(f"{adapter.name} adapter settings: {problems}") from None
+
+
+class BoundChannel(BaseModel):
+    """A channel's settings (one LEC_CHANNELS entry) bound to its adapter at validation; subclasses add the
+    fields their process reads. The adapter's own fields stay in the entry, as extra fields."""
+
+    model_config = ConfigDict(extra="allow")
+    adapter: str = "generic"
+    _binding: Binding | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _bind(self) -> BoundChannel:
+        self._binding = bind(self.model_dump())
+        return self
+
+    @property
+    def binding(self) -> Binding:
+        assert self._binding is not None
+        return self._binding
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.binding.capabilities

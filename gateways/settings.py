@@ -8,33 +8,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-import adapters
-from adapters import Binding
+from adapters import BoundChannel
 
 
-class ChannelGateway(BaseModel):
+class ChannelGateway(BoundChannel):
     """One channel's gateway as the bridge sees it: its adapter (``generic`` unless named) and that adapter's
     settings, such as the secret the gateway signs with."""
 
-    model_config = ConfigDict(extra="allow")
-    adapter: str = "generic"
     rate: float | None = Field(default=None, gt=0, description="this channel's requests per second (a tenant's "
                                                               "own limit); LEC_CHANNEL_RATE when unset")
     burst: float | None = Field(default=None, ge=1, description="its burst; LEC_CHANNEL_BURST when unset")
-    _binding: Binding | None = PrivateAttr(default=None)
-
-    @model_validator(mode="after")
-    def _bind(self) -> ChannelGateway:
-        self._binding = adapters.bind(self.model_dump())
-        return self
-
-    @property
-    def binding(self) -> Binding:
-        assert self._binding is not None
-        return self._binding
 
 
 class LiveEngageApp(BaseModel):

@@ -9,12 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-import adapters
-from adapters import Binding
-from adapters.base import Capabilities
+from adapters import BoundChannel
 
 
 class DefaultProfile(BaseModel):
@@ -34,13 +32,11 @@ class Notices(BaseModel):
     survey: str | None = None
 
 
-class ChannelRoute(BaseModel):
+class ChannelRoute(BoundChannel):
     """One channel (an account or number at a gateway): where its consumers' conversations go in LiveEngage,
     and its adapter (``generic`` unless named) with that adapter's settings for reaching the gateway."""
 
-    model_config = ConfigDict(extra="allow")
     account_id: str
-    adapter: str = "generic"
     skill_id: str | None = None
     campaign_id: str | None = None
     engagement_id: str | None = None
@@ -52,21 +48,6 @@ class ChannelRoute(BaseModel):
         description="what the agent reads, once, when a message is held back for an opted-out consumer")
     help_reply: str | None = Field(default=None, description="sent back at once when a consumer texts HELP on a "
                                                               "channel with opt-out keywords")
-    _binding: Binding | None = PrivateAttr(default=None)
-
-    @model_validator(mode="after")
-    def _bind(self) -> ChannelRoute:
-        self._binding = adapters.bind(self.model_dump())
-        return self
-
-    @property
-    def binding(self) -> Binding:
-        assert self._binding is not None
-        return self._binding
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.binding.capabilities
 
 
 class LiveEngageCredentials(BaseModel):
