@@ -38,6 +38,8 @@ class HandledOnlyEvent(faust.Event):
     def ack(self) -> bool:
         if self.handled:
             return bool(super().ack())
+        logger.info("Faust skipped %s[%d]@%d without handling it (stopping or rebalancing): not acked",
+                    self.message.topic, self.message.partition, self.message.offset)
         self.app.consumer.unacked.discard(self.message)
         return False
 
