@@ -117,10 +117,6 @@ class InboundMessage(BaseModel):
         return self
 
 
-def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def verify_signature(raw_body: bytes, header_value: str | None, secret: str) -> bool:
     """True when ``header_value`` is the HMAC-SHA256 of exactly ``raw_body`` under ``secret``; never raises."""
     if not header_value:
@@ -203,8 +199,7 @@ class GenericAdapter(ChannelAdapter[GenericConfig]):
         return Answer(202, "application/json", json.dumps(body).encode())
 
     def outbound(self, config: GenericConfig, message: dict[str, Any], status_url: str | None) -> list[OutboundCall]:
-        headers = {"Authorization": f"Bearer {config.outbound_token.get_secret_value()}"}
-        return [OutboundCall(config.outbound_url, headers, json=outbound_body(message))]
+        return [OutboundCall(config.outbound_url, self.file_headers(config), json=outbound_body(message))]
 
     def file_headers(self, config: GenericConfig) -> dict[str, str]:
         return {"Authorization": f"Bearer {config.outbound_token.get_secret_value()}"}

@@ -38,8 +38,9 @@ def create_app(settings: WorkerSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_request_timeout=settings.produce_timeout_s,
-        # A commit flushes the changelogs (the ledger) first; committing every record bounds what a crash
-        # replays to the record in flight, so at most one send is repeated per crash.
+        # Committing every record bounds what a crash replays to the record in flight; a record is acked only
+        # once its table writes (the ledger) are on their way (streams.deadletters), so at most one send is
+        # repeated per crash.
         broker_commit_every=settings.commit_every,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
@@ -72,7 +73,8 @@ def create_app(settings: WorkerSettings) -> faust.App:
     identities.install(app, topics, RecordTable(tables[catalogue.IDENTITIES_TABLE], "ConsumerIdentity"),
                        dead_letters)
     agent_flow.install(app, topics, RecordTable(tables[catalogue.ROUTES_TABLE], "ConversationRoute"),
-                       RecentIds(tables[catalogue.SEEN_EVENTS_TABLE], keep=SEEN_EVENTS_KEPT), dead_letters, settings)
-    delivery.install(app, topics, RecentIds(tables[catalogue.DELIVERED_TABLE], keep=DELIVERIES_KEPT), choices, opt_outs, dead_letters,
-                     channels, analytics, settings)
+                       RecentIds(tables[catalogue.SEEN_EVENTS_TABLE], keep=SEEN_EVENTS_KEPT), dead_letters,
+                       settings)
+    delivered = RecentIds(tables[catalogue.DELIVERED_TABLE], keep=DELIVERIES_KEPT)
+    delivery.install(app, topics, delivered, choices, opt_outs, dead_letters, channels, analytics, settings)
     return app

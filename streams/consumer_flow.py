@@ -89,8 +89,8 @@ def install(app: faust.App, topics: Topics, sender: ConversationSender, choices:
         if settings.log_pii:
             logger.debug("consumer %s sent %s %r", key, inbound["kind"], inbound["text"])
         command = command_for(inbound, settings, offered["choices"] if offered else [])
-        channel = settings.channels.get(inbound["channel_id"])
-        if channel is not None and channel.capabilities.opt_out_keywords and inbound["kind"] == "TEXT":
+        channel = settings.channels[inbound["channel_id"]]  # known: command_for refuses an unknown channel
+        if channel.capabilities.opt_out_keywords and inbound["kind"] == "TEXT":
             await obey_keyword(key, inbound, channel)
         await publish(topics.liveengage_commands, key, COMMAND.encode(command))
 

@@ -77,11 +77,15 @@ class DeadLetters:
                     logger.critical("stopping with %s[%d]@%d still in flight: exiting without committing it",
                                     event.message.topic, event.message.partition, event.message.offset)
                     os._exit(KAFKA_FAILURE_EXIT)
-                await self._changelogs_handed_over(event)
-                mark_handled(event)
+                await self._finish(event)
                 raise
-            await self._changelogs_handed_over(event)
-            mark_handled(event)
+            await self._finish(event)
+
+    async def _finish(self, event: EventT[bytes]) -> None:
+        """The record is done: once its table writes are on their way, let Faust ack it."""
+        await self._changelogs_handed_over(event)
+        if isinstance(event, HandledOnlyEvent):
+            event.handled = True
 
     async def _changelogs_handed_over(self, event: EventT[bytes]) -> None:
         """Wait until the table writes of the record just handled have left Faust's producer buffer.
@@ -148,8 +152,3 @@ class DeadLetters:
                    "dlq.reason": str(record["reason"]), "dlq.attempts": str(error.attempts)}
         await publish(self._topics[topic], key, self._codec.encode(record),
                       headers={name: value.encode() for name, value in headers.items()})
-
-
-def mark_handled(event: EventT[bytes]) -> None:
-    if isinstance(event, HandledOnlyEvent):
-        event.handled = True

@@ -7,7 +7,6 @@ events; the bridge limits, publishes them and answers as the adapter says, only 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timezone
 
 from starlette.applications import Starlette
@@ -49,8 +48,9 @@ def create_app(settings: ChannelBridgeSettings) -> Starlette:
             raise NotFoundError(f"channel {channel_id!r} ({adapter.name}) has no {hook!r} endpoint")
         require_content_type(request, adapter.content_type)
         raw = await read_limited(request, settings.max_body_bytes, settings.body_timeout_s)
-        inbound = InboundRequest(public_url(request), dict(request.headers), raw, int(time.time() * 1000),
-                                 dict(request.query_params))
+        received_at = datetime.now(timezone.utc)
+        inbound = InboundRequest(public_url(request), dict(request.headers), raw,
+                                 int(received_at.timestamp() * 1000), dict(request.query_params))
         if not adapter.verify(config, inbound):
             raise UnauthorizedError(f"missing or wrong signature for channel {channel_id!r}")
         per_channel.take(channel_id, rate=channel.rate, burst=channel.burst)
@@ -58,7 +58,6 @@ def create_app(settings: ChannelBridgeSettings) -> Starlette:
             events = adapter.parse(config, hook, inbound)
         except InputError as exc:
             raise BadRequestError(exc.detail, fields=exc.fields) from exc
-        received_at = datetime.now(timezone.utc)
         records = [(consumer_key(channel_id, event["consumer_id"]),
                     event | {"channel_id": channel_id, "received_at": received_at}) for event in events]
         for key in dict.fromkeys(key for key, _ in records):

@@ -20,7 +20,7 @@ from schemathesis import Case
 from schemathesis.checks import CHECKS
 from schemathesis.core import NotSet
 
-from adapters.generic import sign
+from emulators.channel.app import sign
 from gateways.channel.app import create_app as channel_app
 from gateways.settings import ChannelBridgeSettings
 from tests.conftest import generic_channel
