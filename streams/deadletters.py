@@ -16,6 +16,7 @@ from faust.types import EventT, StreamT
 from schemas import topics as catalogue
 from schemas.codec import codec
 
+from streams.commits import CommitKeeper
 from streams.errors import RecordError, UnexpectedError
 from streams.topics import as_faust_topic, publish, publish_patience
 
@@ -44,6 +45,11 @@ class HandledOnlyEvent(faust.Event):
         return False
 
 
+def _mark_handled(event: EventT[bytes]) -> None:
+    if isinstance(event, HandledOnlyEvent):
+        event.handled = True
+
+
 class DeadLetters:
     """Writes DeadLetter records keyed like the original, and waits for Kafka's acknowledgement."""
 
@@ -51,6 +57,7 @@ class DeadLetters:
         self._app = app
         self._topics = {spec.name: as_faust_topic(app, spec.dead_letters) for spec in catalogue.SOURCES}
         self._codec = codec("DeadLetter")
+        self._commits = CommitKeeper(app)
 
     async def consume(self, stream: StreamT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
         """Run ``handle`` on every event of ``stream`` in order, and never let Faust ack an event silently.
@@ -66,6 +73,9 @@ class DeadLetters:
         exits at once without committing, so the event is consumed again after the restart.
         """
         async for event in stream.events():
+            if not await self._commits.admit(event):
+                _mark_handled(event)  # nothing to do with it (see CommitKeeper): let Faust forget it
+                continue
             handling = asyncio.ensure_future(self._handle(event, handle))
             try:
                 await asyncio.shield(handling)
@@ -84,8 +94,8 @@ class DeadLetters:
     async def _finish(self, event: EventT[bytes]) -> None:
         """The record is done: once its table writes are on their way, let Faust ack it."""
         await self._changelogs_handed_over(event)
-        if isinstance(event, HandledOnlyEvent):
-            event.handled = True
+        self._commits.finished(event)
+        _mark_handled(event)
 
     async def _changelogs_handed_over(self, event: EventT[bytes]) -> None:
         """Wait until the table writes of the record just handled have left Faust's producer buffer.
