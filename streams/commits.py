@@ -53,7 +53,7 @@ class CommitKeeper:
         tp, offset = message.tp, message.offset
         progress = self._partitions.get(tp)
         if progress is None or progress.generation != message.generation_id:
-            progress = _Partition(message.generation_id, await self._start_of(tp))
+            progress = _Partition(message.generation_id, await self._start_of(tp, offset))
             self._partitions[tp] = progress
         if offset == progress.next_offset:
             progress.next_offset = offset + 1
@@ -82,19 +82,20 @@ class CommitKeeper:
         if progress is not None and progress.generation == message.generation_id:
             progress.finished = message.offset
 
-    async def _start_of(self, tp: TP) -> int:
-        """Where a new generation starts: the committed position, or the log start when nothing is committed.
+    async def _start_of(self, tp: TP, first_offset: int) -> int:
+        """Where a new generation starts: the committed position, asked of the broker.
 
-        Asked of the broker: Faust resumes the flow of records before its own seek has recorded the committed
-        offsets, so its copy may still be empty when the first record of a generation arrives.
+        Faust resumes the flow of records before its own seek has recorded the committed offsets, so its copy
+        may still be empty when the first record of a generation arrives. With nothing committed (a new
+        group, or an answer without the offset), the first record that arrives is where the consumer started:
+        seeking back to the log start instead could replay a whole partition.
         """
         thread = self._faust_consumer()._thread
         committed = await thread.call_thread(thread._ensure_consumer().committed, tp)
         if committed is not None and committed >= 0:
             return int(committed)
-        log_start = int((await self._app.consumer.earliest_offsets(tp)).get(tp, 0))
-        logger.info("%s[%d]: nothing committed, starting at the log start %d", tp.topic, tp.partition, log_start)
-        return log_start
+        logger.info("%s[%d]: nothing committed, starting at %d", tp.topic, tp.partition, first_offset)
+        return first_offset
 
     async def _seek(self, tp: TP, offset: int) -> None:
         """Seek on the consumer's own thread (Faust's ``seek`` calls the Kafka client from this one)."""

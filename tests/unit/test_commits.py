@@ -135,12 +135,12 @@ async def test_records_gone_by_retention_are_not_waited_for() -> None:
     assert consumer.seeks == [] and consumer._new_offset(TP0) == 41
 
 
-async def test_nothing_committed_starts_at_the_log_start() -> None:
+async def test_nothing_committed_starts_at_the_first_record() -> None:
     consumer = StandInConsumer(committed=None, log_start=0)
     keeper = keeper_on(consumer)
-    assert not await carry_out(keeper, 1)
-    assert consumer.seeks == [(TP0, 0)]
-    assert await carry_out(keeper, 0)
+    assert await carry_out(keeper, 5)
+    assert not await carry_out(keeper, 7)
+    assert consumer.seeks == [(TP0, 6)]
 
 
 async def test_a_new_generation_starts_again_from_the_committed_position() -> None:
