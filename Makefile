@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo unit e2e soak broker clean
+.PHONY: run test demo unit e2e soak bench broker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 # Kafka's jars, resolved once from Maven Central with mvn (then cached in .kafka/lib).
@@ -32,6 +32,11 @@ unit: $(STAMP)
 
 e2e: $(STAMP) .kafka/lib/.resolved
 	$(PY) -m pytest tests/e2e
+
+# The benchmark (issue 7): every stage beside its baseline, a table, bench/results/<date>.json and .png.
+# QUICK=1: short runs that check every stage works (make test runs it as a smoke test).
+bench: $(STAMP) .kafka/lib/.resolved
+	$(PY) -m bench $(if $(QUICK),--quick,)
 
 # Bounded chaos soak (default 20 minutes; SOAK_MINUTES=5 make soak for a short one).
 SOAK_MINUTES ?= 20

@@ -1,0 +1,3 @@
+module lec/bench/loadgen
+
+go 1.22

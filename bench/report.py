@@ -1,0 +1,84 @@
+"""The benchmark's outputs: a table of each measured value beside its target, the JSON, and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+# (label, how to read the value from the results, target, True when higher is better)
+TARGETS: list[tuple[str, tuple[str, ...], float, bool]] = [
+    ("bridge / bare ASGI (req/s)", ("ingress", "ratio", "bridge/bare"), 0.6, True),
+    ("worker / raw aiokafka (records/s)", ("worker", "ratio", "worker/raw_aiokafka"), 0.5, True),
+    ("worker / quix-streams (records/s)", ("worker", "ratio", "worker/quix_streams"), 1.0, True),
+    ("sender / aiohttp (req/s)", ("sender", "ratio", "sender/aiohttp"), 0.8, True),
+    ("e2e sustained events/s", ("e2e", "end_to_end", "sustained_per_second"), 5000, True),
+    ("e2e p99 ms at half load", ("e2e", "end_to_end", "half_load", "p99_ms"), 50, False),
+    ("connector Python CPU µs/event", ("e2e", "end_to_end", "connector_cpu_us_per_event"), 300, False),
+    ("replay drain / ingest", ("e2e", "ratio", "drain/ingest"), 3.0, True),
+]
+
+
+def lookup(results: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return float(node) if isinstance(node, (int, float)) else None
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = ["| measure | measured | target | met |", "|---|---|---|---|"]
+    for label, path, target, higher in TARGETS:
+        value = lookup(results, path)
+        if value is None or math.isnan(value):
+            rows.append(f"| {label} | not measured | {'≥' if higher else '≤'} {target:g} | - |")
+            continue
+        met = value >= target if higher else value <= target
+        rows.append(f"| {label} | {value:,.2f} | {'≥' if higher else '≤'} {target:g} | {'yes' if met else 'no'} |")
+    return "\n".join(rows)
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Throughput (left) and latency (right) of every stage that measured them."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates: dict[str, float] = {}
+    latencies: dict[str, tuple[float, float]] = {}
+    for name, summary in results.get("ingress", {}).get("capacity", {}).items():
+        rates[f"ingress {name}"] = summary["per_second"]["median"]
+    for name, half in results.get("ingress", {}).get("half_load", {}).items():
+        latencies[f"ingress {name}"] = (half["p50_ms"], half["p99_ms"])
+    for name, summary in results.get("worker", {}).get("pipelines", {}).items():
+        rates[f"worker {name}"] = summary["per_second"]["median"]
+    for name, summary in results.get("sender", {}).get("clients", {}).items():
+        rates[f"send {name}"] = summary["per_second"]["median"]
+    e2e = results.get("e2e", {}).get("end_to_end")
+    if e2e:
+        rates["end to end"] = e2e["sustained_per_second"]
+        latencies["end to end"] = (e2e["half_load"]["p50_ms"], e2e["half_load"]["p99_ms"])
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    left.barh(list(rates), list(rates.values()), color="#3b7dd8")
+    left.set_xlabel("per second (median)")
+    left.set_title("Throughput per stage")
+    names = list(latencies)
+    right.barh([f"{n} p50" for n in names], [latencies[n][0] for n in names], color="#7fb77e")
+    right.barh([f"{n} p99" for n in names], [latencies[n][1] for n in names], color="#d8833b")
+    right.set_xlabel("milliseconds at half load")
+    right.set_title("Latency")
+    figure.suptitle(f"make bench ({results.get('profile', '?')}), {results.get('date', '')}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write(results: dict[str, Any], directory: Path, stem: str) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    data, picture = directory / f"{stem}.json", directory / f"{stem}.png"
+    data.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    chart(results, picture)
+    return data, picture

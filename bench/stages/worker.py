@@ -1,0 +1,67 @@
+"""Stage 3, the worker: the connector's Faust pipeline against (a) a raw aiokafka loop doing the same work and
+(b) the same pipeline on quix-streams, each consuming the same pre-filled topic from the start, interleaved."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from bench.harness import SUBJECT_CORES, Series, pinned
+from bench.pipelines.work import sample_record
+from bench.profile import Profile
+from bench.stages.broker import create_topic
+
+PIPELINES = {"faust": "bench.pipelines.faust_worker", "raw_aiokafka": "bench.pipelines.raw",
+             "quix_streams": "bench.pipelines.quix"}
+CONSUMERS = 1000
+
+
+async def prefill(bootstrap: str, topic: str, records: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=65536)
+    await producer.start()
+    try:
+        pending = [await producer.send(topic, value, key=key)
+                   for key, value in (sample_record(number, CONSUMERS) for number in range(records))]
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+def run_pipeline(module: str, bootstrap: str, source: str, target: str, records: int, log: Path) -> dict[str, float]:
+    group = f"bench-{module.rsplit('.', 1)[-1]}-{uuid.uuid4().hex[:6]}"
+    with open(log, "ab") as errors:
+        done = subprocess.run(pinned([sys.executable, "-m", module, bootstrap, source, target, str(records), group],
+                                     SUBJECT_CORES), stdout=subprocess.PIPE, stderr=errors, timeout=120 + records / 50)
+    # The result is the last JSON object printed (Faust's spinner may write terminal codes before it).
+    lines = [line[line.index("{"):] for line in done.stdout.decode().splitlines() if "{" in line]
+    if not lines:
+        raise RuntimeError(f"{module} printed no result (exit {done.returncode}); see {log}")
+    result: dict[str, float] = json.loads(lines[-1])
+    return result
+
+
+def run(bootstrap: str, run_dir: Path, profile: Profile) -> dict[str, Any]:
+    suffix = uuid.uuid4().hex[:6]
+    source, target = f"bench.worker.in.{suffix}", f"bench.worker.out.{suffix}"
+    asyncio.run(create_topic(bootstrap, source, 6))
+    asyncio.run(create_topic(bootstrap, target, 6))
+    asyncio.run(prefill(bootstrap, source, profile.records))
+    results: dict[str, dict[str, Series]] = {name: {} for name in PIPELINES}
+    for _ in range(profile.repetitions):
+        for name, module in PIPELINES.items():
+            measured = run_pipeline(module, bootstrap, source, target, profile.records, run_dir / f"{name}.log")
+            for metric in ("per_second", "cpu_us_per_record"):
+                results[name].setdefault(metric, Series()).add(measured[metric])
+    summary = {name: {metric: series.summary() for metric, series in metrics.items()}
+               for name, metrics in results.items()}
+    faust_rate = summary["faust"]["per_second"]["median"]
+    return {"pipelines": summary, "records": profile.records,
+            "ratio": {"worker/raw_aiokafka": faust_rate / summary["raw_aiokafka"]["per_second"]["median"],
+                      "worker/quix_streams": faust_rate / summary["quix_streams"]["per_second"]["median"]}}

@@ -1,0 +1,39 @@
+"""`make bench QUICK=1` as a smoke test: every stage runs against the real broker and processes and reports numbers.
+
+It checks that the benchmark works, not how fast anything is (speed goals live in the benchmark's own report).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.report import TARGETS, lookup
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.timeout(900)
+def test_quick_benchmark_measures_every_stage(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=840)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    (result_file,) = tmp_path.glob("*-quick.json")
+    results = json.loads(result_file.read_text())
+    assert results["errors"] == {}
+    for label, path, _, _ in TARGETS:
+        value = lookup(results, path)
+        assert value is not None and math.isfinite(value) and value > 0, f"{label}: {value!r}"
+    for size in ("300B", "1000B"):
+        assert results["broker"][size]["produce"]["per_second"]["median"] > 0
+        assert results["broker"][size]["consume"]["per_second"]["median"] > 0
+    replay = results["e2e"]["replay"]
+    # Requests still in flight when the generator stops are not counted as accepted, but they arrive.
+    assert replay["arrived"] >= replay["accepted"] and replay["duplicates"] == 0
+    assert replay["consumers_out_of_order"] == 0
+    assert (tmp_path / result_file.name.replace(".json", ".png")).stat().st_size > 10_000
