@@ -7,23 +7,29 @@ commit passes over it: a text accepted by the bridge and never sent. Its read of
 last one read, so records fetched again after a seek (its own, after a rebalance) can be dropped for good when an
 older fetch is still being delivered. So the worker owns the decision, and Faust delivers every record it fetches:
 
-- records of a partition are handled strictly in offset order from the committed position; a record that arrives
-  past a missing one is not handled, and the partition is sought back to the missing one (unless Kafka no longer
-  has it: retention moved the log start past it);
-- a record that arrives again (after a seek back) is passed over as done;
+- records of a partition are handled strictly in offset order from the committed position; when a record arrives
+  past missing ones, those are read from Kafka directly and handled first (records gone by retention are not
+  waited for);
+- a record that arrives again (a rebalance's seek, a Faust redelivery) is passed over as done;
 - the offset committed is the one after the last record whose handling finished, never Faust's guess.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from faust.types import TP, EventT
+from faust.types.tuples import ConsumerMessage
 
 logger = logging.getLogger(__name__)
+MISSING_READ_PATIENCE_S = 30.0
 
 
 @dataclass
@@ -41,39 +47,32 @@ class CommitKeeper:
     def __init__(self, app: faust.App) -> None:
         self._app = app
         self._partitions: dict[TP, _Partition] = {}
+        self._committed: tuple[int | None, dict[TP, int]] = (None, {})  # (generation, the group's offsets)
         self._install(app)
 
-    async def admit(self, event: EventT[bytes]) -> bool:
-        """True when ``event`` is the next record of its partition and must be handled now.
-
-        False for a record already handled in this generation (to be passed over) and for one that arrived
-        past a missing record (the partition is sought back to the missing one, which comes again).
+    async def admit(self, event: EventT[bytes]) -> list[EventT[bytes]]:
+        """The records to handle now, in order: ``[event]`` when it is the next one of its partition; none for a
+        record already handled in this generation (passed over); and for one that arrived past missing records,
+        those records (read from Kafka directly) followed by ``event``. Raises ``KafkaError`` when the missing
+        records cannot be read.
         """
         message = event.message
         tp, offset = message.tp, message.offset
         progress = self._partitions.get(tp)
         if progress is None or progress.generation != message.generation_id:
-            progress = _Partition(message.generation_id, await self._start_of(tp, offset))
+            progress = _Partition(message.generation_id,
+                                  await self._start_of(tp, offset, message.generation_id))
             self._partitions[tp] = progress
-        if offset == progress.next_offset:
-            progress.next_offset = offset + 1
-            return True
         if offset < progress.next_offset:
             logger.debug("%s[%d]@%d came again: already handled, passed over", tp.topic, tp.partition, offset)
-            return False
-        log_start = (await self._app.consumer.earliest_offsets(tp)).get(tp, 0)
-        if log_start > progress.next_offset:
-            logger.warning("%s[%d]: offsets %d..%d are gone from Kafka (retention): going on from %d",
-                           tp.topic, tp.partition, progress.next_offset, log_start - 1, log_start)
-            progress.next_offset = log_start
-            if offset == log_start:
-                progress.next_offset = offset + 1
-                return True
-        logger.warning("%s[%d]@%d arrived before %d: not handled, seeking back to %d", tp.topic, tp.partition,
-                       offset, progress.next_offset, progress.next_offset)
-        # Every early record seeks again: records fetched before the seek may still be on their way.
-        await self._seek(tp, progress.next_offset)
-        return False
+            return []
+        missing: list[EventT[bytes]] = []
+        if offset > progress.next_offset:
+            logger.warning("%s[%d]@%d arrived before %d: reading offsets %d..%d from Kafka first", tp.topic,
+                           tp.partition, offset, progress.next_offset, progress.next_offset, offset - 1)
+            missing = await self._read_missing(tp, progress.next_offset, offset, message.generation_id, event)
+        progress.next_offset = offset + 1
+        return [*missing, event]
 
     def finished(self, event: EventT[bytes]) -> None:
         """The admitted ``event`` is carried out, its table writes handed to Kafka: it may be committed."""
@@ -82,30 +81,72 @@ class CommitKeeper:
         if progress is not None and progress.generation == message.generation_id:
             progress.finished = message.offset
 
-    async def _start_of(self, tp: TP, first_offset: int) -> int:
+    async def _start_of(self, tp: TP, first_offset: int, generation: int | None) -> int:
         """Where a new generation starts: the committed position, asked of the broker.
 
         Faust resumes the flow of records before its own seek has recorded the committed offsets, so its copy
-        may still be empty when the first record of a generation arrives. With nothing committed (a new
-        group, or an answer without the offset), the first record that arrives is where the consumer started:
-        seeking back to the log start instead could replay a whole partition.
+        may still be empty when the first record of a generation arrives; and asking through Faust's consumer
+        thread can block the thread's workers that fetch records (seen stalling every partition). So an admin
+        client reads the group's committed offsets, once per generation. With nothing committed (a new group),
+        the first record that arrives is where the consumer started: seeking back to the log start instead
+        could replay a whole partition.
         """
-        thread = self._faust_consumer()._thread
-        committed = await thread.call_thread(thread._ensure_consumer().committed, tp)
+        if self._committed[0] != generation or tp not in self._committed[1]:
+            self._committed = (generation, await self._group_offsets())
+        committed = self._committed[1].get(tp)
         if committed is not None and committed >= 0:
-            return int(committed)
+            return committed
         logger.info("%s[%d]: nothing committed, starting at %d", tp.topic, tp.partition, first_offset)
         return first_offset
 
-    async def _seek(self, tp: TP, offset: int) -> None:
-        """Seek on the consumer's own thread (Faust's ``seek`` calls the Kafka client from this one)."""
-        consumer = self._faust_consumer()
-        client = consumer._thread._ensure_consumer()
+    async def _group_offsets(self) -> dict[TP, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._servers())
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(self._app.conf.id)
+        finally:
+            await admin.close()
+        return {TP(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
 
-        async def seek_there() -> None:
-            client.seek(tp, offset)
+    def _servers(self) -> str:
+        return ",".join(f"{url.host}:{url.port}" for url in self._app.conf.broker)
 
-        await consumer._thread.call_thread(seek_there)
+    async def _read_missing(self, tp: TP, first: int, end: int, generation: int | None,
+                            like: EventT[bytes]) -> list[EventT[bytes]]:
+        """Records ``first`` up to ``end`` (excluded) of ``tp``, read by a consumer of their own, as events.
+
+        Faust's own consumer is not sought back: seeking it while it fetches was seen to stall every
+        partition. Records gone by retention are simply not there (the reader starts at the log start).
+        """
+        reader = AIOKafkaConsumer(bootstrap_servers=self._servers(), group_id=None, enable_auto_commit=False,
+                                  auto_offset_reset="earliest")
+        await reader.start()
+        try:
+            partition = TopicPartition(tp.topic, tp.partition)
+            reader.assign([partition])
+            reader.seek(partition, first)
+            records: list[Any] = []
+            deadline = time.monotonic() + MISSING_READ_PATIENCE_S
+            while not records or records[-1].offset < end - 1:
+                if time.monotonic() > deadline:
+                    raise KafkaError(f"{tp.topic}[{tp.partition}] offsets {first}..{end - 1} not read")
+                batch = await reader.getmany(partition, timeout_ms=1000)
+                fetched = batch.get(partition, [])
+                records.extend(record for record in fetched if record.offset < end)
+                if any(record.offset >= end for record in fetched):
+                    break
+        finally:
+            await reader.stop()
+        key_as_text = isinstance(like.key, str)
+        return [self._event(record, tp, generation, key_as_text) for record in records]
+
+    def _event(self, record: Any, tp: TP, generation: int | None, key_as_text: bool) -> EventT[bytes]:
+        """A Faust event for a record read directly, shaped as the stream would have delivered it."""
+        key = record.key.decode() if key_as_text and record.key is not None else record.key
+        message = ConsumerMessage(record.topic, record.partition, record.offset, record.timestamp / 1000.0,
+                                  record.timestamp_type, list(record.headers or []), record.key, record.value,
+                                  None, tp=tp, generation_id=generation)
+        return self._app.conf.Event(self._app, key, record.value, message.headers, message)  # type: ignore
 
     def _committable(self, tp: TP) -> int | None:
         progress = self._partitions.get(tp)
@@ -143,7 +184,7 @@ class CommitKeeper:
 class _NothingReadYet(dict[TP, "int | None"]):
     """Faust's read offsets, always read as "none yet": its fetch loop then drops no record and marks no gap.
 
-    Records that come twice (after a seek) are passed over by ``CommitKeeper.admit``.
+    Records that come twice are passed over by ``CommitKeeper.admit``.
     """
 
     def __getitem__(self, tp: TP) -> int | None:

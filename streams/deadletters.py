@@ -73,23 +73,33 @@ class DeadLetters:
         exits at once without committing, so the event is consumed again after the restart.
         """
         async for event in stream.events():
-            if not await self._commits.admit(event):
-                _mark_handled(event)  # nothing to do with it (see CommitKeeper): let Faust forget it
-                continue
-            handling = asyncio.ensure_future(self._handle(event, handle))
             try:
-                await asyncio.shield(handling)
-            except asyncio.CancelledError:
-                # The worker is stopping (SIGTERM): let the record in flight finish its send and its state, so
-                # that it is neither half done nor done twice after the restart.
-                await asyncio.wait([handling], timeout=IN_FLIGHT_GRACE_S)
-                if not handling.done():
-                    logger.critical("stopping with %s[%d]@%d still in flight: exiting without committing it",
-                                    event.message.topic, event.message.partition, event.message.offset)
-                    os._exit(KAFKA_FAILURE_EXIT)
-                await self._finish(event)
-                raise
+                due = await self._commits.admit(event)
+            except KafkaError as exc:
+                logger.critical("records missing before %s[%d]@%d could not be read (%s): exiting without "
+                                "committing", event.message.topic, event.message.partition, event.message.offset,
+                                exc.__class__.__name__)
+                os._exit(KAFKA_FAILURE_EXIT)
+            if not due:
+                _mark_handled(event)  # already handled (see CommitKeeper): let Faust forget it
+            for record in due:
+                await self._carry_out(record, handle)
+
+    async def _carry_out(self, event: EventT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
+        handling = asyncio.ensure_future(self._handle(event, handle))
+        try:
+            await asyncio.shield(handling)
+        except asyncio.CancelledError:
+            # The worker is stopping (SIGTERM): let the record in flight finish its send and its state, so
+            # that it is neither half done nor done twice after the restart.
+            await asyncio.wait([handling], timeout=IN_FLIGHT_GRACE_S)
+            if not handling.done():
+                logger.critical("stopping with %s[%d]@%d still in flight: exiting without committing it",
+                                event.message.topic, event.message.partition, event.message.offset)
+                os._exit(KAFKA_FAILURE_EXIT)
             await self._finish(event)
+            raise
+        await self._finish(event)
 
     async def _finish(self, event: EventT[bytes]) -> None:
         """The record is done: once its table writes are on their way, let Faust ack it."""

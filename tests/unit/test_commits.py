@@ -1,6 +1,6 @@
 """CommitKeeper: records handled in offset order per partition, and commits only over records carried out.
 
-The crash tests (tests/e2e/test_crashes.py) exercise it through real processes; the paths here (a record missing
+The crash tests (tests/e2e/test_crashes.py) exercise it through real processes; the paths here (records missing
 before the one that arrived, a record arriving again, retention) are rare there, so they are pinned down with a
 stand-in for the few consumer attributes the keeper uses.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from types import SimpleNamespace
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.transport.consumer import Consumer as FaustConsumer
@@ -21,34 +20,18 @@ TP0 = TP("lec.liveengage.commands", 0)
 
 
 class StandInConsumer:
-    """Faust's consumer (and its thread's aiokafka consumer) as far as the keeper uses it."""
+    """Faust's consumer as far as the keeper uses it, and the group's committed position."""
 
     def __init__(self, committed: int | None, log_start: int = 0) -> None:
         self.committed_position = committed
-        self._thread = self
         self._read_offset: dict[TP, int] = {}
         self._acked: defaultdict[TP, list[int]] = defaultdict(list)
         self._acked_index: defaultdict[TP, set[int]] = defaultdict(set)
         self.log_start = log_start
-        self.seeks: list[tuple[TP, int]] = []
+        self.reads: list[tuple[int, int]] = []
 
     def _new_offset(self, tp: TP) -> int | None:
         raise AssertionError("Faust's choice must not be used for a partition the keeper tracks")
-
-    def _ensure_consumer(self) -> StandInConsumer:
-        return self
-
-    async def call_thread(self, function: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-        return await function(*args)
-
-    async def committed(self, tp: TP) -> int | None:
-        return self.committed_position
-
-    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
-        return {tp: self.log_start for tp in tps}
-
-    def seek(self, tp: TP, offset: int) -> None:
-        self.seeks.append((tp, offset))
 
 
 def event(offset: int, generation: int = 1) -> Any:
@@ -56,41 +39,51 @@ def event(offset: int, generation: int = 1) -> Any:
 
 
 def keeper_on(consumer: StandInConsumer) -> CommitKeeper:
-    """A keeper installed the way the worker's is: on the consumer as Faust creates it."""
+    """A keeper installed the way the worker's is (on the consumer as Faust creates it); missing records are
+    "read" from a list instead of Kafka."""
     app = SimpleNamespace(_new_consumer=lambda: consumer)
     keeper = CommitKeeper(app)  # type: ignore[arg-type]
     app.consumer = app._new_consumer()
+
+    async def read_missing(tp: TP, first: int, end: int, generation: int | None, like: Any) -> list[Any]:
+        consumer.reads.append((first, end))
+        return [event(offset, generation or 1) for offset in range(max(first, consumer.log_start), end)]
+
+    async def group_offsets() -> dict[TP, int]:
+        return {} if consumer.committed_position is None else {TP0: consumer.committed_position}
+
+    keeper._read_missing = read_missing  # type: ignore[method-assign]
+    keeper._group_offsets = group_offsets  # type: ignore[method-assign]
     return keeper
 
 
-async def carry_out(keeper: CommitKeeper, offset: int, generation: int = 1) -> bool:
-    record = event(offset, generation)
-    if not await keeper.admit(record):
-        return False
-    keeper.finished(record)
-    return True
+async def carry_out(keeper: CommitKeeper, offset: int, generation: int = 1) -> list[int]:
+    """Admit a record as the stream delivers it; finish what is due; the offsets handled, in order."""
+    due = await keeper.admit(event(offset, generation))
+    for record in due:
+        keeper.finished(record)
+    return [record.message.offset for record in due]
 
 
 async def test_records_in_order_are_handled_and_committed_up_to_the_last_one_finished() -> None:
     consumer = StandInConsumer(committed=5)
     keeper = keeper_on(consumer)
-    assert [await carry_out(keeper, offset) for offset in (5, 6, 7)] == [True, True, True]
+    assert [await carry_out(keeper, offset) for offset in (5, 6, 7)] == [[5], [6], [7]]
     in_flight = event(8)
-    assert await keeper.admit(in_flight)
+    assert await keeper.admit(in_flight) == [in_flight]
     assert consumer._new_offset(TP0) == 8  # 8 is admitted but not finished: not committed yet
     keeper.finished(in_flight)
     assert consumer._new_offset(TP0) == 9
 
 
-async def test_a_record_missing_at_the_head_is_not_committed_over_but_sought_back_to() -> None:
+async def test_records_missing_at_the_head_are_read_and_handled_first() -> None:
     consumer = StandInConsumer(committed=5)
     keeper = keeper_on(consumer)
-    assert not await carry_out(keeper, 6)
-    assert not await carry_out(keeper, 7)
-    assert consumer.seeks == [(TP0, 5), (TP0, 5)]
-    assert consumer._new_offset(TP0) is None
-    assert [await carry_out(keeper, offset) for offset in (5, 6, 7)] == [True, True, True]
+    assert await carry_out(keeper, 7) == [5, 6, 7]
+    assert consumer.reads == [(5, 7)]
     assert consumer._new_offset(TP0) == 8
+    assert await carry_out(keeper, 5) == [] and await carry_out(keeper, 6) == []  # Faust's redelivery
+    assert await carry_out(keeper, 8) == [8]
 
 
 async def test_faust_alone_commits_over_that_missing_record() -> None:
@@ -100,25 +93,21 @@ async def test_faust_alone_commits_over_that_missing_record() -> None:
     assert FaustConsumer._new_offset(faust_state, TP0) == 8  # type: ignore[arg-type]
 
 
-async def test_a_gap_in_the_middle_stops_handling_until_the_missing_record_comes() -> None:
+async def test_a_gap_in_the_middle_is_filled_in_order() -> None:
     consumer = StandInConsumer(committed=0)
     keeper = keeper_on(consumer)
-    assert await carry_out(keeper, 0) and await carry_out(keeper, 1)
-    assert not await carry_out(keeper, 3)
-    assert consumer.seeks == [(TP0, 2)]
-    assert consumer._new_offset(TP0) == 2
-    assert await carry_out(keeper, 2) and await carry_out(keeper, 3)
+    assert await carry_out(keeper, 0) == [0] and await carry_out(keeper, 1) == [1]
+    assert await carry_out(keeper, 3) == [2, 3]
     assert consumer._new_offset(TP0) == 4
 
 
 async def test_a_record_that_comes_again_is_passed_over() -> None:
     consumer = StandInConsumer(committed=10)
     keeper = keeper_on(consumer)
-    assert await carry_out(keeper, 10) and await carry_out(keeper, 11)
-    assert not await carry_out(keeper, 10)
-    assert not await carry_out(keeper, 11)
-    assert await carry_out(keeper, 12)
-    assert consumer.seeks == [] and consumer._new_offset(TP0) == 13
+    assert await carry_out(keeper, 10) == [10] and await carry_out(keeper, 11) == [11]
+    assert await carry_out(keeper, 10) == [] and await carry_out(keeper, 11) == []
+    assert await carry_out(keeper, 12) == [12]
+    assert consumer.reads == [] and consumer._new_offset(TP0) == 13
 
 
 async def test_faust_drops_no_fetched_record_and_marks_no_gap() -> None:
@@ -131,25 +120,24 @@ async def test_faust_drops_no_fetched_record_and_marks_no_gap() -> None:
 async def test_records_gone_by_retention_are_not_waited_for() -> None:
     consumer = StandInConsumer(committed=3, log_start=40)
     keeper = keeper_on(consumer)
-    assert await carry_out(keeper, 40)
-    assert consumer.seeks == [] and consumer._new_offset(TP0) == 41
+    assert await carry_out(keeper, 40) == [40]
+    assert consumer._new_offset(TP0) == 41
 
 
 async def test_nothing_committed_starts_at_the_first_record() -> None:
     consumer = StandInConsumer(committed=None, log_start=0)
     keeper = keeper_on(consumer)
-    assert await carry_out(keeper, 5)
-    assert not await carry_out(keeper, 7)
-    assert consumer.seeks == [(TP0, 6)]
+    assert await carry_out(keeper, 5) == [5]
+    assert await carry_out(keeper, 7) == [6, 7]
 
 
 async def test_a_new_generation_starts_again_from_the_committed_position() -> None:
     consumer = StandInConsumer(committed=0)
     keeper = keeper_on(consumer)
-    assert await carry_out(keeper, 0) and await carry_out(keeper, 1)
+    assert await carry_out(keeper, 0) == [0] and await carry_out(keeper, 1) == [1]
     consumer.committed_position = 2  # committed before the rebalance
     in_flight_before_rebalance = event(2, generation=1)
-    assert await keeper.admit(in_flight_before_rebalance)
-    assert await carry_out(keeper, 2, generation=2)
+    assert await keeper.admit(in_flight_before_rebalance) == [in_flight_before_rebalance]
+    assert await carry_out(keeper, 2, generation=2) == [2]
     keeper.finished(in_flight_before_rebalance)  # finishing late must not move the new generation's progress
     assert consumer._new_offset(TP0) == 3
