@@ -39,6 +39,7 @@ class _Partition:
     generation: int | None
     next_offset: int  # the only offset that may be handled next
     finished: int | None = None  # the last offset handled to the end
+    last_seen: float = 0.0  # monotonic time of the last record admitted
 
 
 class CommitKeeper:
@@ -66,6 +67,7 @@ class CommitKeeper:
         if offset < progress.next_offset:
             logger.debug("%s[%d]@%d came again: already handled, passed over", tp.topic, tp.partition, offset)
             return []
+        progress.last_seen = time.monotonic()
         missing: list[EventT[bytes]] = []
         if offset > progress.next_offset:
             logger.warning("%s[%d]@%d arrived before %d: reading offsets %d..%d from Kafka first", tp.topic,
@@ -73,6 +75,49 @@ class CommitKeeper:
             missing = await self._read_missing(tp, progress.next_offset, offset, message.generation_id, event)
         progress.next_offset = offset + 1
         return [*missing, event]
+
+    async def stuck(self, topics: set[str], idle_s: float) -> list[TP]:
+        """Assigned partitions of ``topics`` with records in Kafka beyond the next one to handle, and none
+        admitted for ``idle_s`` seconds.
+
+        Faust can drop fetched records before they reach the stream (around a rebalance or a restart); when
+        no later record follows, nothing else would reveal the gap until the partition gets new traffic.
+        """
+        consumer = self._app.consumer
+        generation, now = self._app.consumer_generation_id, time.monotonic()
+        found = []
+        for tp in consumer.assignment():
+            if tp.topic not in topics:
+                continue
+            try:
+                high = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - no fetch position known yet
+                continue
+            progress = self._partitions.get(tp)
+            if progress is None or progress.generation != generation:
+                if high is None:
+                    continue
+                # Nothing delivered yet in this generation: start where the group committed; idle from now.
+                start = await self._start_of(tp, 0, generation)
+                progress = self._partitions[tp] = _Partition(generation, start, last_seen=now)
+                continue
+            if now - progress.last_seen >= idle_s and high is not None and high > progress.next_offset:
+                found.append(tp)
+        return found
+
+    async def catch_up(self, tp: TP) -> list[EventT[bytes]]:
+        """The records of a stuck partition up to its high watermark, read directly; they become handled next."""
+        progress = self._partitions[tp]
+        high = self._app.consumer.highwater(tp)
+        if high is None or high <= progress.next_offset:
+            return []
+        logger.warning("%s[%d]: records %d..%d fetched but not delivered: reading them from Kafka", tp.topic,
+                       tp.partition, progress.next_offset, high - 1)
+        records = await self._read_missing(tp, progress.next_offset, high, progress.generation, None)
+        progress.last_seen = time.monotonic()
+        if records:
+            progress.next_offset = records[-1].message.offset + 1
+        return records
 
     def finished(self, event: EventT[bytes]) -> None:
         """The admitted ``event`` is carried out, its table writes handed to Kafka: it may be committed."""
@@ -112,7 +157,7 @@ class CommitKeeper:
         return ",".join(f"{url.host}:{url.port}" for url in self._app.conf.broker)
 
     async def _read_missing(self, tp: TP, first: int, end: int, generation: int | None,
-                            like: EventT[bytes]) -> list[EventT[bytes]]:
+                            like: EventT[bytes] | None) -> list[EventT[bytes]]:
         """Records ``first`` up to ``end`` (excluded) of ``tp``, read by a consumer of their own, as events.
 
         Faust's own consumer is not sought back: seeking it while it fetches was seen to stall every
@@ -137,7 +182,7 @@ class CommitKeeper:
                     break
         finally:
             await reader.stop()
-        key_as_text = isinstance(like.key, str)
+        key_as_text = like is None or isinstance(like.key, str)  # every topic here has string keys
         return [self._event(record, tp, generation, key_as_text) for record in records]
 
     def _event(self, record: Any, tp: TP, generation: int | None, key_as_text: bool) -> EventT[bytes]:

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
 from datetime import datetime, timezone
 
 import faust
@@ -22,7 +23,8 @@ from streams.topics import as_faust_topic, publish, publish_patience
 
 logger = logging.getLogger(__name__)
 KAFKA_FAILURE_EXIT = 70
-IN_FLIGHT_GRACE_S = 30.0  # longest wait, when stopping, for the record being handled to finish
+IN_FLIGHT_GRACE_S = 30.0
+STUCK_CHECK_S = 3.0  # how often, and after how long idle, a partition is checked for undelivered records  # longest wait, when stopping, for the record being handled to finish
 
 
 class HandledOnlyEvent(faust.Event):
@@ -58,6 +60,9 @@ class DeadLetters:
         self._topics = {spec.name: as_faust_topic(app, spec.dead_letters) for spec in catalogue.SOURCES}
         self._codec = codec("DeadLetter")
         self._commits = CommitKeeper(app)
+        self._handlers: dict[str, Callable[[EventT[bytes]], Awaitable[None]]] = {}
+        self._partition_locks: dict[Any, asyncio.Lock] = {}
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def consume(self, stream: StreamT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
         """Run ``handle`` on every event of ``stream`` in order, and never let Faust ack an event silently.
@@ -72,18 +77,45 @@ class DeadLetters:
         replayed once fixed. When Kafka itself fails (publishing a result or the dead letter), the process
         exits at once without committing, so the event is consumed again after the restart.
         """
+        for topic in getattr(stream.channel, "topics", ()):
+            self._handlers[topic] = handle
+        if self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self._sweep_stuck_partitions())
         async for event in stream.events():
-            try:
-                due = await self._commits.admit(event)
-            except KafkaError as exc:
-                logger.critical("records missing before %s[%d]@%d could not be read (%s): exiting without "
-                                "committing", event.message.topic, event.message.partition, event.message.offset,
-                                exc.__class__.__name__)
-                os._exit(KAFKA_FAILURE_EXIT)
-            if not due:
-                _mark_handled(event)  # already handled (see CommitKeeper): let Faust forget it
-            for record in due:
-                await self._carry_out(record, handle)
+            async with self._lock(event.message.tp):
+                try:
+                    due = await self._commits.admit(event)
+                except KafkaError as exc:
+                    self._missing_unreadable(event.message.tp, exc)
+                if not due:
+                    _mark_handled(event)  # already handled (see CommitKeeper): let Faust forget it
+                for record in due:
+                    await self._carry_out(record, handle)
+
+    def _lock(self, tp: Any) -> asyncio.Lock:
+        return self._partition_locks.setdefault(tp, asyncio.Lock())
+
+    async def _sweep_stuck_partitions(self) -> None:
+        """Every few seconds, handle records Faust fetched but never delivered (see ``CommitKeeper.stuck``)."""
+        while True:
+            await asyncio.sleep(STUCK_CHECK_S)
+            for tp in await self._commits.stuck(set(self._handlers), idle_s=STUCK_CHECK_S):
+                handle = self._handlers.get(tp.topic)
+                if handle is None:
+                    continue
+                async with self._lock(tp):
+                    try:
+                        due = await self._commits.catch_up(tp)
+                    except KafkaError as exc:
+                        self._missing_unreadable(tp, exc)
+                    for record in due:
+                        await self._carry_out(record, handle)
+
+    @staticmethod
+    def _missing_unreadable(tp: Any, exc: Exception) -> NoReturn:
+        logger.critical("records missing in %s[%d] could not be read (%s): exiting without committing",
+                        tp.topic, tp.partition, exc.__class__.__name__)
+        os._exit(KAFKA_FAILURE_EXIT)
 
     async def _carry_out(self, event: EventT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
         handling = asyncio.ensure_future(self._handle(event, handle))
