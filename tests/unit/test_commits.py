@@ -29,6 +29,13 @@ class StandInConsumer:
         self._acked_index: defaultdict[TP, set[int]] = defaultdict(set)
         self.log_start = log_start
         self.reads: list[tuple[int, int]] = []
+        self.high = 0  # the partition's high watermark as the fetcher last saw it
+
+    def assignment(self) -> set[TP]:
+        return {TP0}
+
+    def highwater(self, tp: TP) -> int:
+        return self.high
 
     def _new_offset(self, tp: TP) -> int | None:
         raise AssertionError("Faust's choice must not be used for a partition the keeper tracks")
@@ -41,7 +48,7 @@ def event(offset: int, generation: int = 1) -> Any:
 def keeper_on(consumer: StandInConsumer) -> CommitKeeper:
     """A keeper installed the way the worker's is (on the consumer as Faust creates it); missing records are
     "read" from a list instead of Kafka."""
-    app = SimpleNamespace(_new_consumer=lambda: consumer)
+    app = SimpleNamespace(_new_consumer=lambda: consumer, consumer_generation_id=1)
     keeper = CommitKeeper(app)  # type: ignore[arg-type]
     app.consumer = app._new_consumer()
 
@@ -141,3 +148,20 @@ async def test_a_new_generation_starts_again_from_the_committed_position() -> No
     assert await carry_out(keeper, 2, generation=2) == [2]
     keeper.finished(in_flight_before_rebalance)  # finishing late must not move the new generation's progress
     assert consumer._new_offset(TP0) == 3
+
+
+async def test_records_fetched_but_never_delivered_are_found_on_an_idle_partition() -> None:
+    consumer = StandInConsumer(committed=4)
+    keeper = keeper_on(consumer)
+    consumer.high = 8  # records 4..7 are in Kafka; Faust delivered none of them
+    assert await keeper.stuck({TP0.topic}, idle_s=0) == []  # first look: the partition is tracked from now on
+    assert await keeper.stuck({"another.topic"}, idle_s=0) == []
+    assert await keeper.stuck({TP0.topic}, idle_s=3600) == []  # not idle long enough
+    assert await keeper.stuck({TP0.topic}, idle_s=0) == [TP0]
+    caught_up = await keeper.catch_up(TP0)
+    assert [record.message.offset for record in caught_up] == [4, 5, 6, 7] and consumer.reads == [(4, 8)]
+    for record in caught_up:
+        keeper.finished(record)
+    assert consumer._new_offset(TP0) == 8
+    assert await carry_out(keeper, 6) == []  # Faust's late delivery is passed over
+    assert await keeper.stuck({TP0.topic}, idle_s=0) == []
