@@ -16,6 +16,7 @@ older fetch is still being delivered. So the worker owns the decision, and Faust
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -145,13 +146,20 @@ class CommitKeeper:
         return first_offset
 
     async def _group_offsets(self) -> dict[TP, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._servers())
-        await admin.start()
-        try:
-            offsets = await admin.list_consumer_group_offsets(self._app.conf.id)
-        finally:
-            await admin.close()
-        return {TP(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+        """The group's committed offsets; Kafka errors are retried for ``MISSING_READ_PATIENCE_S``."""
+        deadline = time.monotonic() + MISSING_READ_PATIENCE_S
+        while True:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self._servers())
+            try:
+                await admin.start()
+                offsets = await admin.list_consumer_group_offsets(self._app.conf.id)
+                return {TP(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+            except KafkaError:
+                if time.monotonic() > deadline:
+                    raise
+            finally:
+                await admin.close()
+            await asyncio.sleep(1.0)
 
     def _servers(self) -> str:
         return ",".join(f"{url.host}:{url.port}" for url in self._app.conf.broker)

@@ -99,7 +99,13 @@ class DeadLetters:
         """Every few seconds, handle records Faust fetched but never delivered (see ``CommitKeeper.stuck``)."""
         while True:
             await asyncio.sleep(STUCK_CHECK_S)
-            for tp in await self._commits.stuck(set(self._handlers), idle_s=STUCK_CHECK_S):
+            try:
+                stuck = await self._commits.stuck(set(self._handlers), idle_s=STUCK_CHECK_S)
+            except KafkaError as exc:  # Kafka unreachable for now: nothing can be read, look again later
+                logger.warning("checking for undelivered records failed (%s); will look again",
+                               exc.__class__.__name__)
+                continue
+            for tp in stuck:
                 handle = self._handlers.get(tp.topic)
                 if handle is None:
                     continue
@@ -107,7 +113,9 @@ class DeadLetters:
                     try:
                         due = await self._commits.catch_up(tp)
                     except KafkaError as exc:
-                        self._missing_unreadable(tp, exc)
+                        logger.warning("reading undelivered records of %s[%d] failed (%s); will look again",
+                                       tp.topic, tp.partition, exc.__class__.__name__)
+                        continue
                     for record in due:
                         await self._carry_out(record, handle)
 
