@@ -6,12 +6,14 @@ import asyncio
 import logging
 import os
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 from datetime import datetime, timezone
 
 import faust
 from aiokafka.errors import KafkaError
+from faust.streams import _current_event as _current_event_contextvar
 from faust.types import EventT, StreamT
 
 from schemas import topics as catalogue
@@ -117,6 +119,9 @@ class DeadLetters:
                                        tp.topic, tp.partition, exc.__class__.__name__)
                         continue
                     for record in due:
+                        # Faust's tables find the changelog partition through the event being processed;
+                        # outside the stream loop that has to be this record (the partition is the same).
+                        _current_event_contextvar.set(weakref.ref(record))
                         await self._carry_out(record, handle)
 
     @staticmethod
