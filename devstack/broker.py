@@ -104,20 +104,8 @@ def ensure_runtime(cache: Path = DEFAULT_CACHE) -> Path:
     marker = lib / f"kafka_2.13-{KAFKA_VERSION}.jar"
     if marker.exists():
         return lib
-    if shutil.which("mvn") is None:
-        raise BrokerError("mvn is not on PATH: Maven is needed once to resolve Kafka's jars from Maven Central")
-    cache.mkdir(parents=True, exist_ok=True)
-    pom = cache / "pom.xml"
-    pom.write_text(POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
-    staging = cache / "lib.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    command = [
-        "mvn", "-B", "-q", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-        "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise BrokerError(f"mvn could not resolve Kafka {KAFKA_VERSION}:\n{result.stdout}\n{result.stderr}")
+    staging = resolve_jars(POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION), cache, "kafka-runtime",
+                           f"Kafka {KAFKA_VERSION}")
     names = {p.name for p in staging.iterdir()}
     for prefix in ("log4j-core-", "log4j-slf4j-impl-", "slf4j-api-1.7"):
         if not any(n.startswith(prefix) for n in names):
@@ -125,6 +113,25 @@ def ensure_runtime(cache: Path = DEFAULT_CACHE) -> Path:
     shutil.rmtree(lib, ignore_errors=True)
     staging.rename(lib)
     return lib
+
+
+def resolve_jars(pom: str, cache: Path, name: str, what: str) -> Path:
+    """Copy the runtime dependencies of ``pom`` into ``cache/<name>.partial`` with mvn; return that folder."""
+    if shutil.which("mvn") is None:
+        raise BrokerError(f"mvn is not on PATH: Maven is needed once to resolve {what} from Maven Central")
+    cache.mkdir(parents=True, exist_ok=True)
+    pom_path = cache / f"{name}-pom.xml"
+    pom_path.write_text(pom)
+    staging = cache / f"{name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    command = [
+        "mvn", "-B", "-q", "-f", str(pom_path), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+        "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BrokerError(f"mvn could not resolve {what}:\n{result.stdout}\n{result.stderr}")
+    return staging
 
 
 def new_cluster_id() -> str:

@@ -73,7 +73,7 @@ class CommitKeeper:
         if offset > progress.next_offset:
             logger.warning("%s[%d]@%d arrived before %d: reading offsets %d..%d from Kafka first", tp.topic,
                            tp.partition, offset, progress.next_offset, progress.next_offset, offset - 1)
-            missing = await self._read_missing(tp, progress.next_offset, offset, message.generation_id, event)
+            missing = await self._read_missing(tp, progress.next_offset, offset, message.generation_id)
         progress.next_offset = offset + 1
         return [*missing, event]
 
@@ -114,7 +114,7 @@ class CommitKeeper:
             return []
         logger.warning("%s[%d]: records %d..%d fetched but not delivered: reading them from Kafka", tp.topic,
                        tp.partition, progress.next_offset, high - 1)
-        records = await self._read_missing(tp, progress.next_offset, high, progress.generation, None)
+        records = await self._read_missing(tp, progress.next_offset, high, progress.generation)
         progress.last_seen = time.monotonic()
         if records:
             progress.next_offset = records[-1].message.offset + 1
@@ -164,8 +164,7 @@ class CommitKeeper:
     def _servers(self) -> str:
         return ",".join(f"{url.host}:{url.port}" for url in self._app.conf.broker)
 
-    async def _read_missing(self, tp: TP, first: int, end: int, generation: int | None,
-                            like: EventT[bytes] | None) -> list[EventT[bytes]]:
+    async def _read_missing(self, tp: TP, first: int, end: int, generation: int | None) -> list[EventT[bytes]]:
         """Records ``first`` up to ``end`` (excluded) of ``tp``, read by a consumer of their own, as events.
 
         Faust's own consumer is not sought back: seeking it while it fetches was seen to stall every
@@ -190,12 +189,12 @@ class CommitKeeper:
                     break
         finally:
             await reader.stop()
-        key_as_text = like is None or isinstance(like.key, str)  # every topic here has string keys
-        return [self._event(record, tp, generation, key_as_text) for record in records]
+        return [self._event(record, tp, generation) for record in records]
 
-    def _event(self, record: Any, tp: TP, generation: int | None, key_as_text: bool) -> EventT[bytes]:
-        """A Faust event for a record read directly, shaped as the stream would have delivered it."""
-        key = record.key.decode() if key_as_text and record.key is not None else record.key
+    def _event(self, record: Any, tp: TP, generation: int | None) -> EventT[bytes]:
+        """A Faust event for a record read directly, shaped as the stream would have delivered it (string keys,
+        as every topic is declared: ``streams.topics.as_faust_topic``)."""
+        key = record.key.decode() if record.key is not None else None
         message = ConsumerMessage(record.topic, record.partition, record.offset, record.timestamp / 1000.0,
                                   record.timestamp_type, list(record.headers or []), record.key, record.value,
                                   None, tp=tp, generation_id=generation)

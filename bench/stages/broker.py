@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.harness import GENERATOR_CORE, Series, pinned
 from bench.profile import Profile
-from devstack.broker import DEFAULT_CACHE, DEPENDENCY_PLUGIN, KAFKA_VERSION, BrokerError
+from devstack.broker import DEFAULT_CACHE, KAFKA_VERSION, resolve_jars
 
 TOOLS_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -38,17 +38,7 @@ def ensure_tools(cache: Path = DEFAULT_CACHE) -> Path:
     tools = cache / "tools"
     if (tools / f"kafka-tools-{KAFKA_VERSION}.jar").exists():
         return tools
-    if shutil.which("mvn") is None:
-        raise BrokerError("mvn is not on PATH: Maven is needed once to resolve Kafka's perf tools")
-    cache.mkdir(parents=True, exist_ok=True)
-    pom = cache / "tools-pom.xml"
-    pom.write_text(TOOLS_POM.format(kafka=KAFKA_VERSION))
-    staging = cache / "tools.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    done = subprocess.run(["mvn", "-B", "-q", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-                           "-DincludeScope=runtime", f"-DoutputDirectory={staging}"], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise BrokerError(f"mvn could not resolve kafka-tools {KAFKA_VERSION}:\n{done.stdout}\n{done.stderr}")
+    staging = resolve_jars(TOOLS_POM.format(kafka=KAFKA_VERSION), cache, "kafka-tools", f"kafka-tools {KAFKA_VERSION}")
     shutil.rmtree(tools, ignore_errors=True)
     staging.rename(tools)
     return tools

@@ -52,7 +52,7 @@ def keeper_on(consumer: StandInConsumer) -> CommitKeeper:
     keeper = CommitKeeper(app)  # type: ignore[arg-type]
     app.consumer = app._new_consumer()
 
-    async def read_missing(tp: TP, first: int, end: int, generation: int | None, like: Any) -> list[Any]:
+    async def read_missing(tp: TP, first: int, end: int, generation: int | None) -> list[Any]:
         consumer.reads.append((first, end))
         return [event(offset, generation or 1) for offset in range(max(first, consumer.log_start), end)]
 
