@@ -147,31 +147,34 @@ class DeadLetters:
         await self._finish(event)
 
     async def _finish(self, event: EventT[bytes]) -> None:
-        """The record is done: once its table writes are on their way, let Faust ack it."""
-        await self._changelogs_handed_over(event)
+        """The record is done: once Kafka has acknowledged its table writes, let Faust ack it."""
+        await self._table_writes_acknowledged(event)
         self._commits.finished(event)
         _mark_handled(event)
 
-    async def _changelogs_handed_over(self, event: EventT[bytes]) -> None:
-        """Wait until the table writes of the record just handled have left Faust's producer buffer.
+    async def _table_writes_acknowledged(self, event: EventT[bytes]) -> None:
+        """Wait until Kafka has acknowledged the table writes of the record just handled.
 
-        Faust writes changelogs through a buffer, and its commit's flush of that buffer gives up after 0.1 s
-        without a message sent (under load, it does): the offset would be committed while the record's state
-        (its ledger entry, the commands queued in it) is still in memory, and a crash then would lose or
-        repeat it. Acking only after the buffer is empty makes every commit cover state already handed to the
-        Kafka client, whose own flush the commit does wait for.
+        The next record's send must not start before this record's ledger entry (and the commands queued in its
+        state) is durable: a crash would otherwise repeat more than the one send in flight. Waiting here, and
+        not in a commit per record, also lets the worker commit every ``commit_every`` records: a replay after a
+        crash finds every record it repeats in the ledgers. Faust writes changelogs through a buffer whose flush
+        gives up after 0.1 s without a message sent (under load, it does), so the buffer is emptied first, then
+        the Kafka client's own flush waits for the acknowledgements.
         """
         buffer = self._app.producer.buffer
         deadline = time.monotonic() + publish_patience()
-        while buffer.size:
-            try:
+        try:
+            while buffer.size:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"not sent within {publish_patience():.0f}s")
+                    raise TimeoutError
                 await buffer.flush()
-            except RuntimeError as exc:  # also Faust's "Producer not Running"
-                logger.critical("table writes of %s[%d]@%d not sent (%s): exiting without committing",
-                                event.message.topic, event.message.partition, event.message.offset, exc)
-                os._exit(KAFKA_FAILURE_EXIT)
+            await asyncio.wait_for(self._app.producer.flush(), max(deadline - time.monotonic(), 0.1))
+        except (RuntimeError, TimeoutError, KafkaError) as exc:  # RuntimeError: Faust's "Producer not Running"
+            logger.critical("table writes of %s[%d]@%d not acknowledged within %.0fs (%s): exiting without "
+                            "committing", event.message.topic, event.message.partition, event.message.offset,
+                            publish_patience(), exc.__class__.__name__)
+            os._exit(KAFKA_FAILURE_EXIT)
 
     async def _handle(self, event: EventT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
         try:

@@ -76,8 +76,8 @@ class WorkerSettings(BaseSettings):
     http_timeout_s: float = Field(10.0, gt=0)
     produce_timeout_s: float = Field(default=30.0, gt=0, description="longest wait for Kafka to take a record; "
                                                                      "then the worker exits without committing")
-    commit_every: int = Field(default=1, ge=1, description="commit source offsets after this many records; 1 keeps "
-                                                           "a crash's replay to the record being sent")
+    commit_every: int = Field(default=100, ge=1, description="commit source offsets after this many records (and "
+                              "every few seconds); a crash replays them, and the ledgers make the replays no-ops")
     session_timeout_s: float = Field(default=30.0, gt=0, description="Kafka group session: how soon a crashed "
                                                                      "worker's partitions move to the others")
     send_attempts: int = Field(4, ge=1, description="tries of a channel delivery before it dead-letters")

@@ -1,5 +1,5 @@
 """The connector's way: a Faust agent run through the worker's own record handling (``DeadLetters.consume``: in
-order per partition, commits only over records carried out, table writes handed to Kafka before the ack), a
+order per partition, commits only over records carried out, table writes acknowledged by Kafka before the ack), a
 changelog-backed table for the state, each output published and acknowledged before the record counts as done,
 and the worker's commit setting."""
 
