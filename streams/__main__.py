@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import logging
 import sys
 from collections.abc import Callable
 
@@ -90,7 +89,6 @@ def main(argv: list[str]) -> int:
         print(f"configuration error (LEC_* variables): {problems}", file=sys.stderr)
         return CONFIG_ERROR_EXIT
     logs.configure(settings.log_level, settings.secrets(), pii=settings.log_pii)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request is noise at volume
     return commands[command](settings)
 
 

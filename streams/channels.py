@@ -5,7 +5,6 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-import httpx
 
 from streams import http
 from streams.errors import ConsumerOptedOutError, RemoteRejectedError, UnknownChannelError
@@ -15,7 +14,7 @@ from streams.settings import ChannelRoute, WorkerSettings
 class ChannelClient:
     """Sends what the channel's adapter builds: outbound messages, and file downloads with its credentials."""
 
-    def __init__(self, client: httpx.AsyncClient, settings: WorkerSettings) -> None:
+    def __init__(self, client: http.HttpClient, settings: WorkerSettings) -> None:
         self._http = client
         self._settings = settings
 
@@ -47,10 +46,10 @@ class ChannelClient:
         calls = binding.adapter.outbound(binding.config, message, self.status_url(channel_id, message["message_id"]))
         what = f"channel {channel_id} delivery"
         for call in calls:
-            if call.form is not None:  # a list of pairs: names may repeat (httpx's data= takes a mapping only)
+            if call.form is not None:  # a list of pairs: names may repeat (a mapping would not allow that)
                 form = urllib.parse.urlencode(call.form).encode()
                 headers = call.headers | {"Content-Type": "application/x-www-form-urlencoded"}
-                response = await http.request(self._http, "POST", call.url, headers=headers, content=form, what=what)
+                response = await http.request(self._http, "POST", call.url, headers=headers, data=form, what=what)
             else:
                 response = await http.request(self._http, "POST", call.url, headers=call.headers, json=call.json,
                                               what=what)

@@ -1,38 +1,83 @@
-"""The worker's outbound HTTP client: httpx's API on aiohttp's transport, and one translation of transport errors."""
+"""The worker's outbound HTTP client (aiohttp: httpx's connection pool was 20-77x slower on loopback, and httpx's
+API on the aiohttp transport still cost half the sender's throughput in ``make bench``), and one translation of
+transport errors."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from httpx_aiohttp import AiohttpTransport
+import aiohttp
+from multidict import CIMultiDictProxy
 
 from streams.errors import RemoteRejectedError, RemoteUnavailableError
 
 
-def new_client(timeout_s: float) -> httpx.AsyncClient:
-    """An httpx client on the aiohttp transport (httpcore's pool was 20-77x slower on loopback; measured.md)."""
-    return httpx.AsyncClient(transport=AiohttpTransport(), timeout=timeout_s)
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer, read to the end."""
+
+    status_code: int
+    headers: CIMultiDictProxy[str]
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
-async def request(client: httpx.AsyncClient, method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
+class HttpClient:
+    """One connection pool for every outbound call; the session is opened on first use, inside the event loop."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, method: str, url: str, *, params: Mapping[str, str] | None = None, json: Any = None,
+                   data: Mapping[str, str] | bytes | None = None, headers: Mapping[str, str] | None = None,
+                   follow_redirects: bool = False) -> Answer:
+        """Send one request and read its answer; aiohttp's errors propagate (see ``request``)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=aiohttp.TCPConnector(limit=0))
+        async with self._session.request(method, url, params=params, json=json, data=data, headers=headers,
+                                         allow_redirects=follow_redirects) as answer:
+            return Answer(answer.status, answer.headers, await answer.read())
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def __aenter__(self) -> HttpClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def new_client(timeout_s: float) -> HttpClient:
+    return HttpClient(timeout_s)
+
+
+async def request(client: HttpClient, method: str, url: str, *, what: str, **kwargs: Any) -> Answer:
     """Send one request; connection errors and timeouts become ``RemoteUnavailableError``.
 
-    Only a refused connection proves the request was never handled. After a timeout or a connection lost
-    mid-answer the remote may have carried the call out, so the error is marked ``ambiguous``: a retry can
-    duplicate it, and LiveEngage has no idempotency key to prevent that. (The aiohttp transport reports a
-    connection dropped after the request as ``ConnectTimeout``, so only ``ConnectError`` counts as unsent.)
+    Only a connection that could not be made proves the request was never handled. After a timeout or a
+    connection lost mid-answer the remote may have carried the call out, so the error is marked ``ambiguous``: a
+    retry can duplicate it, and LiveEngage has no idempotency key to prevent that.
 
     Returns every HTTP answer as it is; callers decide what a status means (see ``raise_for_status``).
     """
     try:
-        return await client.request(method, url, **kwargs)
-    except httpx.TransportError as exc:
-        message = f"{what}: {exc.__class__.__name__}"
-        raise RemoteUnavailableError(message, ambiguous=not isinstance(exc, httpx.ConnectError)) from exc
+        return await client.send(method, url, **kwargs)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        unsent = isinstance(exc, aiohttp.ClientConnectorError)
+        raise RemoteUnavailableError(f"{what}: {exc.__class__.__name__}", ambiguous=not unsent) from exc
 
 
-def raise_for_status(response: httpx.Response, *, what: str) -> None:
+def raise_for_status(response: Answer, *, what: str) -> None:
     """429, 5xx → retriable ``RemoteUnavailableError``; other 4xx → ``RemoteRejectedError``."""
     status = response.status_code
     if status < 400:
@@ -42,7 +87,7 @@ def raise_for_status(response: httpx.Response, *, what: str) -> None:
     raise RemoteRejectedError(f"{what}: HTTP {status}", status=status)
 
 
-def json_body(response: httpx.Response, *, what: str) -> Any:
+def json_body(response: Answer, *, what: str) -> Any:
     """The answer's JSON; a body that is not JSON is a ``RemoteRejectedError`` (a retry would not change it)."""
     try:
         return response.json()
@@ -50,7 +95,7 @@ def json_body(response: httpx.Response, *, what: str) -> Any:
         raise RemoteRejectedError(f"{what}: answer is not JSON", status=response.status_code) from exc
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: Answer) -> float | None:
     """The answer's ``Retry-After`` in seconds (the delta-seconds form; an HTTP date is ignored)."""
     value = response.headers.get("retry-after", "").strip()
     return float(value) if value.isdigit() else None

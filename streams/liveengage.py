@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 
 from streams import http, requests, tokens
 from streams.errors import RemoteRejectedError, UnknownChannelError
@@ -41,7 +40,7 @@ class _Cached:
 class LiveEngageClient:
     """Talks to LiveEngage on behalf of consumers. Safe for concurrent use by many coroutines."""
 
-    def __init__(self, client: httpx.AsyncClient, settings: WorkerSettings,
+    def __init__(self, client: http.HttpClient, settings: WorkerSettings,
                  clock: Callable[[], float] = time.time) -> None:
         self.http = client
         self._settings = settings
@@ -108,7 +107,7 @@ class LiveEngageClient:
     async def consumer_token(self, account_id: str, ext_consumer_id: str) -> ConsumerToken:
         url = f"{await self.base_url(account_id, 'idp')}/api/account/{account_id}/consumer"
 
-        async def post(app_jwt: str) -> httpx.Response:
+        async def post(app_jwt: str) -> http.Answer:
             return await http.request(self.http, "POST", url, what="IdP ConsumerJWS", params={"v": "1.0"},
                                       json={"ext_consumer_id": ext_consumer_id},
                                       headers={"Authorization": app_jwt})
@@ -149,7 +148,7 @@ class LiveEngageClient:
         if not isinstance(relative_path, str) or not isinstance(query, dict):
             raise RemoteRejectedError("GenerateURLForUploadFile answered without relativePath", status=200)
         url = f"{await self.base_url(account_id, 'swift')}{relative_path}"
-        response = await http.request(self.http, "PUT", url, params=query, content=data, what="file upload")
+        response = await http.request(self.http, "PUT", url, params=query, data=data, what="file upload")
         http.raise_for_status(response, what="file upload")
         return relative_path
 
@@ -158,7 +157,7 @@ class LiveEngageClient:
               f"/api/account/{account_id}/messaging/consumer/{path}"
         what = f"Send API {path}"
 
-        async def post(app_jwt: str) -> httpx.Response:
+        async def post(app_jwt: str) -> http.Answer:
             headers = {"Authorization": app_jwt, "X-LP-ON-BEHALF": consumer_jws}
             return await http.request(self.http, "POST", url, what=what, params={"v": "3"}, json=payload,
                                       headers=headers)
@@ -168,13 +167,13 @@ class LiveEngageClient:
             http.raise_for_status(response, what=what)
         return http.json_body(response, what=what)
 
-    async def _with_app_jwt(self, account_id: str, post: Callable[[str], Any]) -> httpx.Response:
+    async def _with_app_jwt(self, account_id: str, post: Callable[[str], Any]) -> http.Answer:
         """Call ``post`` with the cached AppJWT; on 401 renew it and call once more. After a 429, every call
         for that account waits out its Retry-After (at least 1 s, as LiveEngage asks) first."""
         wait = self._throttled_until.get(account_id, 0.0) - self._clock()
         if wait > 0:
             await asyncio.sleep(wait)
-        response: httpx.Response = await post(await self.app_jwt(account_id))
+        response: http.Answer = await post(await self.app_jwt(account_id))
         if response.status_code == 401:
             logger.info("LiveEngage answered 401 for account %s; renewing the AppJWT", account_id)
             response = await post(await self.app_jwt(account_id, renew=True))

@@ -1,7 +1,7 @@
-"""Stage 4, outbound sender: the worker's Send API client (httpx on the aiohttp transport, ``streams.http``) against
-plain aiohttp, the same PublishEvent requests to the LiveEngage sandbox, interleaved. The sender runs in this
-process, pinned to its own core; the sandbox on the other, and its CPU is reported (if it is saturated, it and
-not the client sets the rate)."""
+"""Stage 4, outbound sender: the worker's Send API client (``streams.liveengage`` over ``streams.http``, with its
+answer checks and error translation) against plain aiohttp, the same PublishEvent requests to the LiveEngage
+sandbox, interleaved. The sender runs in this process, pinned to its own core; the sandbox on the other, and its
+CPU is reported (if it is saturated, it and not the client sets the rate)."""
 
 from __future__ import annotations
 

@@ -1,18 +1,26 @@
-"""The worker's LiveEngage client: AppJWT caching and early renewal, 401 handling, answers it cannot use."""
+"""The worker's LiveEngage client: AppJWT caching and early renewal, 401 handling, answers it cannot use, and
+transport failures, against a local HTTP server."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-import httpx
-import pytest
+from collections.abc import AsyncIterator
+from typing import Any
 
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from devstack.ports import free_port
 from streams import http
 from streams.errors import RemoteRejectedError, RemoteUnavailableError
 from streams.liveengage import LiveEngageClient
 from streams.settings import WorkerSettings
 
 NOW = 1_800_000_000.0
+Canned = tuple[int, Any]  # (status, JSON body, or str for a non-JSON body)
 
 
 def token(exp: float, serial: int) -> str:
@@ -20,24 +28,42 @@ def token(exp: float, serial: int) -> str:
     return f"h.{payload}.s"
 
 
+def reply(status: int, body: Any = None) -> web.Response:
+    if isinstance(body, str):
+        return web.Response(status=status, text=body, content_type="text/html")
+    return web.json_response(body if body is not None else {}, status=status)
+
+
 class FakeLiveEngage:
+    """Domain API, Sentinel and Send API on one server; Send API answers are queued by the test."""
+
     def __init__(self) -> None:
         self.clock = NOW
         self.tokens_issued = 0
-        self.send_answers: list[httpx.Response] = []
+        self.send_answers: list[Canned] = []
         self.authorizations: list[str] = []
+        self.host = ""
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
+    async def handle(self, request: web.Request) -> web.Response:
+        path = request.path
         if path.endswith("baseURI.json"):
-            return httpx.Response(200, json={"baseURIs": [{"service": s, "baseURI": "le.test"} for s in
-                                                         ("sentinel", "idp", "asyncMessagingEnt")]})
+            return reply(200, {"baseURIs": [{"service": s, "baseURI": self.host} for s in
+                                            ("sentinel", "idp", "asyncMessagingEnt")]})
         if path.endswith("/app/token"):
             self.tokens_issued += 1
-            return httpx.Response(200, json={"access_token": token(self.clock + 3600, self.tokens_issued), "token_type": "Bearer"})
+            return reply(200, {"access_token": token(self.clock + 3600, self.tokens_issued), "token_type": "Bearer"})
         self.authorizations.append(request.headers["authorization"])
-        return self.send_answers.pop(0) if self.send_answers else httpx.Response(
-            200, json={"reqId": "1", "code": "OK", "body": {"sequence": 3}})
+        if self.send_answers:
+            return reply(*self.send_answers.pop(0))
+        return reply(200, {"reqId": "1", "code": "OK", "body": {"sequence": 3}})
+
+
+async def serve(handler: Any) -> TestServer:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
 
 
 @pytest.fixture
@@ -46,11 +72,14 @@ def fake() -> FakeLiveEngage:
 
 
 @pytest.fixture
-def client(fake: FakeLiveEngage) -> LiveEngageClient:
-    settings = WorkerSettings(liveengage_domain_api="https://csds.test",
+async def client(fake: FakeLiveEngage) -> AsyncIterator[LiveEngageClient]:
+    server = await serve(fake.handle)
+    fake.host = f"127.0.0.1:{server.port}"
+    settings = WorkerSettings(liveengage_domain_api=f"http://{fake.host}", liveengage_scheme="http",
                               liveengage_accounts={"acct": {"client_id": "c", "client_secret": "s"}}, channels={})
-    http = httpx.AsyncClient(transport=httpx.MockTransport(fake))
-    return LiveEngageClient(http, settings, clock=lambda: fake.clock)
+    async with http.new_client(5.0) as connection:
+        yield LiveEngageClient(connection, settings, clock=lambda: fake.clock)
+    await server.close()
 
 
 REQUEST = {"kind": "req", "id": "1", "type": "ms.PublishEvent", "body": {}}
@@ -66,7 +95,7 @@ async def test_app_jwt_is_cached_and_renewed_five_minutes_before_expiry(fake: Fa
 
 
 async def test_401_renews_the_app_jwt_and_retries_once(fake: FakeLiveEngage, client: LiveEngageClient) -> None:
-    fake.send_answers = [httpx.Response(401, json={"kind": "resp", "code": 401, "body": {"errorCode": 40102}})]
+    fake.send_answers = [(401, {"kind": "resp", "code": 401, "body": {"errorCode": 40102}})]
     answer = await client.send("acct", "jws", REQUEST)
     assert answer == {"sequence": 3}
     assert fake.tokens_issued == 2 and len(fake.authorizations) == 2
@@ -74,21 +103,20 @@ async def test_401_renews_the_app_jwt_and_retries_once(fake: FakeLiveEngage, cli
 
 
 async def test_a_second_401_is_not_retried_again(fake: FakeLiveEngage, client: LiveEngageClient) -> None:
-    fake.send_answers = [httpx.Response(401, json={})] * 2
+    fake.send_answers = [(401, {})] * 2
     with pytest.raises(RemoteRejectedError) as raised:
         await client.send("acct", "jws", REQUEST)
     assert raised.value.status == 401 and len(fake.authorizations) == 2
 
 
 @pytest.mark.parametrize(("answer", "error"), [
-    (httpx.Response(400, json={"code": "BAD_REQUEST", "body": {"msg": "Bad Request, Conversation is close"}}),
-     RemoteRejectedError),
-    (httpx.Response(429), RemoteUnavailableError),
-    (httpx.Response(503), RemoteUnavailableError),
-    (httpx.Response(200, text="<html>"), RemoteRejectedError),
-    (httpx.Response(200, json={"code": "BAD_REQUEST", "body": {"msg": "nope"}}), RemoteRejectedError),
+    ((400, {"code": "BAD_REQUEST", "body": {"msg": "Bad Request, Conversation is close"}}), RemoteRejectedError),
+    ((429, {}), RemoteUnavailableError),
+    ((503, {}), RemoteUnavailableError),
+    ((200, "<html>"), RemoteRejectedError),
+    ((200, {"code": "BAD_REQUEST", "body": {"msg": "nope"}}), RemoteRejectedError),
 ])
-async def test_answers_map_to_errors(fake: FakeLiveEngage, client: LiveEngageClient, answer: httpx.Response,
+async def test_answers_map_to_errors(fake: FakeLiveEngage, client: LiveEngageClient, answer: Canned,
                                      error: type[Exception]) -> None:
     fake.send_answers = [answer]
     with pytest.raises(error):
@@ -96,26 +124,51 @@ async def test_answers_map_to_errors(fake: FakeLiveEngage, client: LiveEngageCli
 
 
 async def test_in_body_message_is_kept_for_the_caller(fake: FakeLiveEngage, client: LiveEngageClient) -> None:
-    fake.send_answers = [httpx.Response(400, json={"code": "BAD_REQUEST",
-                                                   "body": {"msg": "Bad Request, Conversation is close"}})]
+    fake.send_answers = [(400, {"code": "BAD_REQUEST", "body": {"msg": "Bad Request, Conversation is close"}})]
     with pytest.raises(RemoteRejectedError, match="Conversation is close"):
         await client.send("acct", "jws", REQUEST)
 
 
+async def throttle(request: web.Request) -> web.Response:
+    return web.Response(status=429, headers={"Retry-After": "7"})
 
 
-@pytest.mark.parametrize(("failure", "ambiguous"), [
-    (httpx.ConnectError("refused"), False),  # never sent: a retry cannot duplicate it
-    (httpx.ReadTimeout("no answer in time"), True),
-    (httpx.ReadError("connection dropped mid-answer"), True),
-    (httpx.ConnectTimeout("what the aiohttp transport reports for a dropped connection"), True),
+async def test_retry_after_is_read_from_a_429() -> None:
+    async with http.new_client(5.0) as connection:
+        server = await serve(throttle)
+        try:
+            answer = await http.request(connection, "POST", f"http://127.0.0.1:{server.port}/send", what="Send API")
+        finally:
+            await server.close()
+    assert answer.status_code == 429 and http.retry_after(answer) == 7.0
+
+
+async def never_answer(request: web.Request) -> web.Response:
+    await asyncio.sleep(30)
+    return web.Response()
+
+
+async def drop_connection(request: web.Request) -> web.Response:
+    assert request.transport is not None
+    request.transport.close()  # the request arrived; the connection dies before any answer
+    await asyncio.sleep(30)
+    return web.Response()
+
+
+@pytest.mark.parametrize(("handler", "ambiguous"), [
+    (None, False),  # nothing listens: never sent, a retry cannot duplicate it
+    (never_answer, True),  # timed out: it may have been carried out
+    (drop_connection, True),  # dropped after the request was sent
 ])
-async def test_transport_failures_are_retriable_and_ambiguous_unless_never_sent(failure: httpx.TransportError,
+async def test_transport_failures_are_retriable_and_ambiguous_unless_never_sent(handler: Any,
                                                                               ambiguous: bool) -> None:
-    def fail(request: httpx.Request) -> httpx.Response:
-        raise failure
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(fail)) as client:
-        with pytest.raises(RemoteUnavailableError) as raised:
-            await http.request(client, "POST", "http://le.test/send", what="Send API")
+    server = await serve(handler) if handler is not None else None
+    port = server.port if server is not None else free_port()
+    try:
+        async with http.new_client(0.5) as connection:
+            with pytest.raises(RemoteUnavailableError) as raised:
+                await http.request(connection, "POST", f"http://127.0.0.1:{port}/send", what="Send API", json={})
+    finally:
+        if server is not None:
+            await server.close()
     assert raised.value.retriable and raised.value.ambiguous is ambiguous
