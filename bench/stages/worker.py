@@ -38,7 +38,8 @@ def run_pipeline(module: str, bootstrap: str, source: str, target: str, records:
     group = f"bench-{module.rsplit('.', 1)[-1]}-{uuid.uuid4().hex[:6]}"
     with open(log, "ab") as errors:
         done = subprocess.run(pinned([sys.executable, "-m", module, bootstrap, source, target, str(records), group],
-                                     SUBJECT_CORES), stdout=subprocess.PIPE, stderr=errors, timeout=120 + records / 50)
+                                     SUBJECT_CORES), stdout=subprocess.PIPE, stderr=errors, timeout=120 + records / 50,
+                              cwd=log.parent)  # Faust keeps a data directory in the current one
     # The result is the last JSON object printed (Faust's spinner may write terminal codes before it).
     lines = [line[line.index("{"):] for line in done.stdout.decode().splitlines() if "{" in line]
     if not lines:
