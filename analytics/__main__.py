@@ -1,0 +1,85 @@
+"""``python -m analytics [--bootstrap HOST:PORT] [--json]``: read ``lec.analytics.events`` from its start to its
+current end and print per-hour conversation counts and response times."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from analytics.report import hourly, render
+from schemas.codec import DecodeError, codec
+from schemas.topics import ANALYTICS_EVENTS
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    """The topic's partition numbers; none when it does not exist (yet)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described.get("error_code", 0) != 0:
+        return []
+    return sorted(partition["partition"] for partition in described.get("partitions", []))
+
+
+async def read_all(bootstrap: str, topic: str) -> tuple[list[dict[str, Any]], int]:
+    """Every decodable record up to the end the topic has now, and how many did not decode."""
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+    if not partitions:
+        return [], 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        records, undecodable = [], 0
+        event_codec = codec(ANALYTICS_EVENTS.value_record)
+        remaining = {tp for tp in partitions if end[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, messages in batch.items():
+                for message in messages:
+                    if message.offset >= end[tp]:
+                        continue
+                    try:
+                        records.append(event_codec.decode(message.value))
+                    except DecodeError:
+                        undecodable += 1
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        return records, undecodable
+    finally:
+        await consumer.stop()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__)
+    parser.add_argument("--bootstrap", default=os.environ.get("LEC_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--topic", default=ANALYTICS_EVENTS.name)
+    parser.add_argument("--json", action="store_true", help="one JSON object per hour instead of a table")
+    args = parser.parse_args(argv)
+    events, undecodable = asyncio.run(read_all(args.bootstrap, args.topic))
+    rows = hourly(events)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        print(render(rows))
+    if undecodable:
+        print(f"{undecodable} record(s) of {args.topic} did not decode as AnalyticsEvent", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
