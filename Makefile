@@ -23,7 +23,13 @@ run: $(STAMP) .kafka/lib/.resolved
 demo: $(STAMP)
 	$(PY) -m devstack.demo
 
-test: $(STAMP) .kafka/lib/.resolved
+# helm for the chart's tests, built from source with the machine's Go (pinned; kept in .tools/).
+HELM_VERSION := v3.22.0
+HELM := .tools/helm
+$(HELM):
+	GOBIN=$(CURDIR)/.tools CGO_ENABLED=0 go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+test: $(STAMP) .kafka/lib/.resolved $(HELM)
 	$(PY) -m mypy
 	$(PY) -m pytest
 

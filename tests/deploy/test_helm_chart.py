@@ -1,0 +1,137 @@
+"""The Helm chart (``helm/lec-connector``): it lints, renders valid Kubernetes 1.29-1.33 manifests for every value
+set in its ``ci/`` folder, wires each role the way the processes need, and its schema refuses bad values.
+
+helm is built by ``make test`` (``.tools/helm``); the manifests are checked with kubernetes-validate's bundled
+schemas, offline.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "lec-connector"
+HELM = ROOT / ".tools" / "helm"
+VALUE_SETS = sorted((CHART / "ci").glob("*.yaml"))
+KUBERNETES = ["1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0"]
+ROLES = {"channel-bridge", "webhook-bridge", "worker"}
+SECRET_KEYS = {"LEC_CHANNELS", "LEC_LIVEENGAGE_ACCOUNTS", "LEC_ANALYTICS_KEY"}
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    assert HELM.exists(), "helm is missing: make test builds it into .tools/"
+    return subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=120)
+
+
+def render(values: Path | None = None, *sets: str, kube: str = "1.33.0") -> list[dict[str, Any]]:
+    args = ["template", "t", str(CHART), "--kube-version", kube]
+    if values is not None:
+        args += ["-f", str(values)]
+    for assignment in sets:
+        args += ["--set", assignment]
+    done = helm(*args)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def test_value_sets_exist() -> None:
+    assert {path.stem for path in VALUE_SETS} >= {"minimal", "full"}
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=lambda path: path.stem)
+@pytest.mark.parametrize("kube", ["1.29.0", "1.33.0"])
+def test_lints_strictly(values: Path, kube: str) -> None:
+    done = helm("lint", "--strict", "--kube-version", kube, str(CHART), "-f", str(values))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=lambda path: path.stem)
+@pytest.mark.parametrize("kube", KUBERNETES)
+def test_rendered_manifests_are_valid_kubernetes(values: Path, kube: str) -> None:
+    docs = render(values, kube=kube)
+    for doc in docs:
+        kubernetes_validate.validate(doc, kube, strict=True)  # raises on any schema violation
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=lambda path: path.stem)
+def test_each_role_selects_its_own_pods(values: Path) -> None:
+    docs = render(values)
+    workloads = by_kind(docs, "Deployment") + by_kind(docs, "StatefulSet")
+    assert {w["metadata"]["labels"]["app.kubernetes.io/component"] for w in workloads} == ROLES
+    for workload in workloads:
+        selector = workload["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= workload["spec"]["template"]["metadata"]["labels"].items()
+    pod_labels = {w["metadata"]["labels"]["app.kubernetes.io/component"]: w["spec"]["template"]["metadata"]["labels"]
+                  for w in workloads}
+    for selecting in by_kind(docs, "PodDisruptionBudget") + by_kind(docs, "Service"):
+        selector = selecting["spec"].get("selector", {})
+        selector = selector.get("matchLabels", selector)
+        matched = [role for role, labels in pod_labels.items() if selector.items() <= labels.items()]
+        assert len(matched) == 1, f"{selecting['kind']} {selecting['metadata']['name']} selects {matched}"
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=lambda path: path.stem)
+def test_secrets_come_only_from_the_named_secret(values: Path) -> None:
+    docs = render(values)
+    secret_name = yaml.safe_load(values.read_text())["existingSecret"]
+    assert not by_kind(docs, "Secret"), "the chart must not create secrets from values"
+    (config,) = by_kind(docs, "ConfigMap")
+    assert not SECRET_KEYS & set(config["data"])
+    for workload in by_kind(docs, "Deployment") + by_kind(docs, "StatefulSet"):
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        from_secret = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+        assert set(from_secret) == SECRET_KEYS
+        assert {ref["name"] for ref in from_secret.values()} == {secret_name}
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert workload["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_bridges_are_ready_only_through_their_readiness_endpoint() -> None:
+    for deployment in by_kind(render(VALUE_SETS[0]), "Deployment"):
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["command"][:3] == ["python", "-m", "gateways"]
+
+
+def test_worker_keeps_its_state_on_a_volume_of_its_own() -> None:
+    (worker,) = by_kind(render(VALUE_SETS[0]), "StatefulSet")
+    (claim,) = worker["spec"]["volumeClaimTemplates"]
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"] and claim["metadata"]["name"] == "data"
+    assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30
+
+
+def test_autoscaling_replaces_fixed_replicas() -> None:
+    minimal = VALUE_SETS[[p.stem for p in VALUE_SETS].index("minimal")]
+    assert not by_kind(render(minimal), "HorizontalPodAutoscaler")
+    docs = render(minimal, "channelBridge.autoscaling.enabled=true")
+    (hpa,) = by_kind(docs, "HorizontalPodAutoscaler")
+    target = hpa["spec"]["scaleTargetRef"]["name"]
+    (scaled,) = [d for d in by_kind(docs, "Deployment") if d["metadata"]["name"] == target]
+    assert "replicas" not in scaled["spec"] and target.endswith("channel-bridge")
+
+
+@pytest.mark.parametrize("bad", [
+    "image.repository=",  # no image
+    "kafka.bootstrap=kafka",  # no port
+    "existingSecret=",  # no credentials
+    "channelBridge.replicas=0",
+    "config.logLevel=verbose",
+    "extraEnv[0].name=LEC_CHANNELS,extraEnv[0].value=inline-secret",  # secrets belong in the Secret
+    "webhookBridge.prot=8080",  # a typo is refused, not ignored
+])
+def test_schema_refuses_bad_values(bad: str) -> None:
+    minimal = CHART / "ci" / "minimal.yaml"
+    done = helm("template", "t", str(CHART), "--kube-version", "1.33.0", "-f", str(minimal), "--set", bad)
+    assert done.returncode != 0
+    assert "values don't meet the specifications of the schema" in done.stderr, done.stderr
