@@ -56,6 +56,7 @@ class StackConfig:
     webhook_bridge_port: int = 8082
     liveengage_port: int = 8090
     channel_port: int = 8091
+    worker_web_port: int = 8083  # the first worker's probes and metrics; further workers take free ports
     account_id: str = "12345678"
     channel_id: str = "sandbox-sms"
     skill_id: str = "1732549212"
@@ -79,7 +80,8 @@ class StackConfig:
     @classmethod
     def on_free_ports(cls, **overrides: object) -> StackConfig:
         ports = {name: free_port() for name in
-                 ("channel_bridge_port", "webhook_bridge_port", "liveengage_port", "channel_port")}
+                 ("channel_bridge_port", "webhook_bridge_port", "liveengage_port", "channel_port",
+                  "worker_web_port")}
         return cls(**{**ports, **overrides})  # type: ignore[arg-type]
 
     def url(self, port: int) -> str:
@@ -190,6 +192,7 @@ class Stack:
         self.config = config
         self.run_dir = run_dir
         self.processes: dict[str, ManagedProcess] = {}
+        self.worker_web_ports: dict[str, int] = {}  # worker name -> port of its probes and metrics
         for account in config.extra_accounts:
             account.port = account.port or free_port()
 
@@ -273,7 +276,9 @@ class Stack:
                     "channel_id": t.channel_id, "account_sid": t.account_sid, "auth_token": t.auth_token,
                     "number": t.number, "webhook_url": f"{c.channel_bridge_url}/v1/channels/{t.channel_id}/messages",
                 } for t in c.twilio_channels])})
-            worker = self._add("worker", ["-m", "streams"], self.connector_env() | c.worker_env)
+            self.worker_web_ports["worker"] = c.worker_web_port
+            worker = self._add("worker", ["-m", "streams"], self.connector_env() | c.worker_env |
+                               {"LEC_WEB_PORT": str(c.worker_web_port)})
             channel_bridge = self._add("channel-bridge", ["-m", "gateways", "channel", "--port",
                                                           str(c.channel_bridge_port)], self.connector_env())
             webhook_bridge = self._add("webhook-bridge", ["-m", "gateways", "liveengage", "--port",
@@ -308,7 +313,9 @@ class Stack:
         """Start a (further) worker process of the same app: it joins the consumer group and shares the work."""
         worker = self.processes.get(name)
         if worker is None:
-            env = self.connector_env() | self.config.worker_env | {"LEC_DATA_DIR": str(self.run_dir / name)}
+            port = self.worker_web_ports.setdefault(name, free_port())
+            env = self.connector_env() | self.config.worker_env | {"LEC_DATA_DIR": str(self.run_dir / name),
+                                                                     "LEC_WEB_PORT": str(port)}
             worker = ManagedProcess(name, [sys.executable, "-m", "streams"], env, self.run_dir / f"{name}.log")
             self.processes[name] = worker
         offset = len(worker.log())
@@ -326,7 +333,8 @@ class Stack:
             ("Kafka broker", self.bootstrap),
             ("channel bridge", f"{c.channel_bridge_url}/v1/channels/{c.channel_id}/messages"),
             ("webhook bridge", c.webhook_url),
-            ("worker", f"python -m streams (log: {self.processes['worker'].log_path})"),
+            ("worker", f"python -m streams (log: {self.processes['worker'].log_path}; metrics: "
+                       f"{c.url(c.worker_web_port)}/metrics)"),
             ("LiveEngage sandbox", f"{c.liveengage_url}  (account {c.account_id})"),
             ("channel sandbox", f"{c.channel_url}  (channel {c.channel_id}; Twilio numbers "
                                 f"{', '.join(f'{t.number} on {t.channel_id}' for t in c.twilio_channels)})"),

@@ -10,6 +10,7 @@ from streams import agent_flow, consumer_flow, delivery, http, identities
 from streams.analytics import Analytics
 from streams.channels import ChannelClient
 from streams.deadletters import DeadLetters, HandledOnlyEvent
+from streams.health import HealthEndpoint
 from streams.liveengage import LiveEngageClient
 from streams.optout import OptOuts
 from streams.settings import WorkerSettings
@@ -62,6 +63,12 @@ def create_app(settings: WorkerSettings) -> faust.App:
             await client.aclose()
 
     app.service(CloseHttpClient)
+
+    class Probes(HealthEndpoint):  # Faust starts it once the tables are recovered: ready means recovered too
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(app, settings.web_host, settings.web_port)
+
+    app.service(Probes)
     channels = ChannelClient(client, settings)
     choices = RecordTable(tables[catalogue.CHOICES_TABLE], "OfferedChoices")
     analytics = Analytics(topics.analytics_events, settings.analytics_key)

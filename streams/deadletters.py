@@ -19,6 +19,7 @@ from faust.types import EventT, StreamT
 from schemas import topics as catalogue
 from schemas.codec import codec
 
+from streams import metrics
 from streams.commits import CommitKeeper
 from streams.errors import RecordError, UnexpectedError
 from streams.topics import as_faust_topic, publish, publish_patience
@@ -177,17 +178,21 @@ class DeadLetters:
             os._exit(KAFKA_FAILURE_EXIT)
 
     async def _handle(self, event: EventT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
+        topic = event.message.topic
         try:
             try:
                 await handle(event)
+                metrics.RECORDS.labels(topic, "carried_out").inc()
             except RecordError as exc:
                 await self.send(event, exc)
+                metrics.RECORDS.labels(topic, "dead_lettered").inc()
             except KafkaError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a bug must not lose the record
                 logger.exception("unexpected error on %s[%d]@%d", event.message.topic, event.message.partition,
                                  event.message.offset)
                 await self.send(event, UnexpectedError(f"{exc.__class__.__name__}: {exc}"))
+                metrics.RECORDS.labels(topic, "dead_lettered").inc()
         except KafkaError as exc:
             logger.critical("Kafka failed while handling %s[%d]@%d (%s): exiting without committing it",
                             event.message.topic, event.message.partition, event.message.offset,

@@ -65,7 +65,8 @@ class WorkerSettings(BaseSettings):
     app_id: str = Field("lec-worker", description="Faust app id: names the consumer group and changelog topics")
     partitions: int = Field(4, gt=0, description="partitions of every topic and table the worker declares")
     data_dir: Path = Path(".run/worker")
-    web_port: int = 6066
+    web_host: str = Field("127.0.0.1", description="address of the worker's probes and metrics (0.0.0.0 in a pod)")
+    web_port: int = Field(6066, description="port of the worker's /livez, /readyz and /metrics")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_pii: bool = Field(default=False, description="let phone numbers and message texts into DEBUG logs")
     liveengage_domain_api: str = Field("https://api.liveperson.net", description="LiveEngage Domain API (CSDS)")

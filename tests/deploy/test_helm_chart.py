@@ -96,11 +96,18 @@ def test_secrets_come_only_from_the_named_secret(values: Path) -> None:
         assert workload["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
-def test_bridges_are_ready_only_through_their_readiness_endpoint() -> None:
-    for deployment in by_kind(render(VALUE_SETS[0]), "Deployment"):
+def test_every_process_is_ready_only_through_its_readiness_endpoint() -> None:
+    docs = render(VALUE_SETS[0])
+    for deployment in by_kind(docs, "Deployment"):
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         assert container["command"][:3] == ["python", "-m", "gateways"]
+    (worker,) = by_kind(docs, "StatefulSet")
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "web"}
+    assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 60
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["LEC_WEB_HOST"] == "0.0.0.0" and int(env["LEC_WEB_PORT"]) == container["ports"][0]["containerPort"]
 
 
 def test_worker_keeps_its_state_on_a_volume_of_its_own() -> None:

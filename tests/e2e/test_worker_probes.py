@@ -1,0 +1,36 @@
+"""The worker's probes and metrics endpoint (LEC_WEB_PORT): alive, ready once its Kafka clients run and its tables
+are recovered, and counting the records it carries out."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from devstack.stack import Stack
+from tests.conftest import wait_until
+from tests.e2e.conftest import Sandboxes
+
+pytestmark = pytest.mark.e2e
+DEADLINE_S = 60.0
+
+
+def carried_out(metrics: str, topic: str) -> float:
+    pattern = rf'^lec_worker_records_total\{{(?=[^}}]*outcome="carried_out")(?=[^}}]*topic="{re.escape(topic)}")[^}}]*\}} (\S+)$'
+    found = re.search(pattern, metrics, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_worker_is_alive_ready_and_counts_records(stack: Stack, sandboxes: Sandboxes, consumer: str) -> None:
+    base = f"http://127.0.0.1:{stack.worker_web_ports['worker']}"
+    assert httpx.get(f"{base}/livez").json() == {"status": "alive"}
+    ready = httpx.get(f"{base}/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    before = carried_out(httpx.get(f"{base}/metrics").text, "lec.channel.inbound")
+    sandboxes.consumer_says(consumer, "counted")
+    wait_until(lambda: carried_out(httpx.get(f"{base}/metrics").text, "lec.channel.inbound") > before,
+               timeout=DEADLINE_S, what="the text counted as carried out")
+    metrics = httpx.get(f"{base}/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert "# TYPE lec_worker_records_total counter" in metrics.text
