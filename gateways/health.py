@@ -1,10 +1,12 @@
-"""Liveness and readiness probes; readiness is true only while the producer can publish."""
+"""Liveness and readiness probes (readiness is true only while the producer can publish), and the metrics."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from gateways.metrics import metrics
 
 
 async def livez(request: Request) -> JSONResponse:
@@ -16,4 +18,4 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready" if ready else "starting"}, status_code=200 if ready else 503)
 
 
-ROUTES = [Route("/livez", livez), Route("/readyz", readyz)]
+ROUTES = [Route("/livez", livez), Route("/readyz", readyz), Route("/metrics", metrics)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -13,6 +14,7 @@ from aiokafka.errors import KafkaError
 
 from starlette.applications import Starlette
 
+from gateways import metrics
 from gateways.errors import BrokerUnavailableError
 from gateways.settings import BridgeSettings
 from schemas.codec import codec
@@ -86,10 +88,13 @@ class EventProducer:
             raise BrokerUnavailableError("Kafka is not reachable yet")
         record_codec = codec(topic.value_record)
         payloads = [(key.encode(), record_codec.encode(record)) for key, record in records]
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout_s):
                 pending = [await producer.send(topic.name, value=value, key=key) for key, value in payloads]
                 await asyncio.gather(*pending)
+            metrics.KAFKA_ACK_SECONDS.labels(topic.name).observe(time.perf_counter() - started)
+            metrics.PRODUCED.labels(topic.name).inc(len(payloads))
         except (KafkaError, TimeoutError) as exc:
             logger.warning("publish to %s failed: %s", topic.name, exc.__class__.__name__)
             raise BrokerUnavailableError(f"Kafka did not acknowledge the event: {exc.__class__.__name__}") from exc

@@ -10,6 +10,7 @@ import logging
 from datetime import datetime, timezone
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,6 +19,7 @@ from adapters.base import InboundRequest, InputError
 from gateways import health
 from gateways.body import read_limited, require_content_type
 from gateways.errors import EXCEPTION_HANDLERS, BadRequestError, NotFoundError, UnauthorizedError
+from gateways.metrics import RequestMetrics
 from gateways.producer import producer_lifespan
 from gateways.ratelimit import RateLimiter
 from gateways.settings import ChannelBridgeSettings
@@ -70,4 +72,4 @@ def create_app(settings: ChannelBridgeSettings) -> Starlette:
 
     routes = [Route("/v1/channels/{channel_id}/{hook}", receive, methods=["POST"]), *health.ROUTES]
     return Starlette(routes=routes, lifespan=producer_lifespan(settings, "channel-bridge"),
-                     exception_handlers=EXCEPTION_HANDLERS)
+                     exception_handlers=EXCEPTION_HANDLERS, middleware=[Middleware(RequestMetrics, bridge="channel")])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -13,6 +14,7 @@ from gateways import health
 from gateways.body import parse_json_object, read_limited, require_json_content_type
 from gateways.errors import EXCEPTION_HANDLERS, UnauthorizedError
 from gateways.liveengage import notifications, signature
+from gateways.metrics import RequestMetrics
 from gateways.producer import producer_lifespan
 from gateways.ratelimit import RateLimiter
 from gateways.settings import LiveEngageApp, WebhookBridgeSettings
@@ -54,4 +56,4 @@ def create_app(settings: WebhookBridgeSettings) -> Starlette:
 
     routes = [Route("/v1/liveengage/webhooks", receive_notification, methods=["POST"]), *health.ROUTES]
     return Starlette(routes=routes, lifespan=producer_lifespan(settings, "webhook-bridge"),
-                     exception_handlers=EXCEPTION_HANDLERS)
+                     exception_handlers=EXCEPTION_HANDLERS, middleware=[Middleware(RequestMetrics, bridge="liveengage")])

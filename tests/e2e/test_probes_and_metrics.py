@@ -1,5 +1,5 @@
-"""The worker's probes and metrics endpoint (LEC_WEB_PORT): alive, ready once its Kafka clients run and its tables
-are recovered, and counting the records it carries out."""
+"""Probes and metrics: the worker's endpoint (LEC_WEB_PORT) is alive, ready once its Kafka clients run and its tables
+are recovered, and counts the records it carries out; the bridges count what Kafka acknowledged."""
 
 from __future__ import annotations
 
@@ -34,3 +34,18 @@ def test_worker_is_alive_ready_and_counts_records(stack: Stack, sandboxes: Sandb
     metrics = httpx.get(f"{base}/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     assert "# TYPE lec_worker_records_total counter" in metrics.text
+
+
+def produced(metrics: str, topic: str) -> float:
+    found = re.search(rf'^lec_bridge_records_produced_total\{{topic="{re.escape(topic)}"\}} (\S+)$', metrics,
+                      re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_channel_bridge_counts_what_kafka_acknowledged(stack: Stack, sandboxes: Sandboxes, consumer: str) -> None:
+    url = f"{stack.config.channel_bridge_url}/metrics"
+    before = produced(httpx.get(url).text, "lec.channel.inbound")
+    sandboxes.consumer_says(consumer, "counted at the bridge")
+    after = httpx.get(url).text  # the sandbox returns once the bridge answered, i.e. after Kafka's ack
+    assert produced(after, "lec.channel.inbound") == before + 1
+    assert re.search(r'^lec_bridge_kafka_ack_seconds_count\{topic="lec.channel.inbound"\} [1-9]', after, re.MULTILINE)
