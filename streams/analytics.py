@@ -19,10 +19,12 @@ from pydantic import SecretStr
 from schemas.codec import codec
 from schemas.topics import consumer_key
 
+from streams import metrics
 from streams.topics import publish
 
 logger = logging.getLogger(__name__)
 EVENT = codec("AnalyticsEvent")
+LATENCY_DIRECTIONS = {"CONSUMER_MESSAGE": "consumer_to_liveengage", "AGENT_MESSAGE": "agent_to_channel"}
 
 
 def consumer_digest(key: bytes, consumer_key: str) -> str:
@@ -45,6 +47,8 @@ class Analytics:
     async def record(self, kind: str, *, event_id: str, account_id: str, channel_id: str, consumer_id: str,
                      conversation_id: str, content_type: str | None = None, text: str | None = None,
                      latency_ms: int | None = None) -> None:
+        if latency_ms is not None and kind in LATENCY_DIRECTIONS:
+            metrics.LATENCY.labels(LATENCY_DIRECTIONS[kind]).observe(latency_ms / 1000)
         if self._key is None:
             return
         event: dict[str, Any] = {

@@ -220,6 +220,7 @@ class DeadLetters:
             "failed_at": datetime.now(timezone.utc),
         }
         logger.warning("dead-lettering %s[%d]@%d: %s", topic, partition, offset, error.__class__.__name__)
+        metrics.DEAD_LETTERS.labels(topic, error.__class__.__name__).inc()
         headers = {"dlq.source.topic": topic, "dlq.source.partition": str(partition),
                    "dlq.source.offset": str(offset), "dlq.error.class": error.__class__.__name__,
                    "dlq.reason": str(record["reason"]), "dlq.attempts": str(error.attempts)}

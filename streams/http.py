@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from streams import metrics
 from streams.errors import RemoteRejectedError, RemoteUnavailableError
 
 
@@ -71,10 +72,13 @@ async def request(client: HttpClient, method: str, url: str, *, what: str, **kwa
     Returns every HTTP answer as it is; callers decide what a status means (see ``raise_for_status``).
     """
     try:
-        return await client.send(method, url, **kwargs)
+        answer = await client.send(method, url, **kwargs)
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        metrics.HTTP_CALLS.labels(what, exc.__class__.__name__).inc()
         unsent = isinstance(exc, aiohttp.ClientConnectorError)
         raise RemoteUnavailableError(f"{what}: {exc.__class__.__name__}", ambiguous=not unsent) from exc
+    metrics.HTTP_CALLS.labels(what, str(answer.status_code)).inc()
+    return answer
 
 
 def raise_for_status(response: Answer, *, what: str) -> None:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from streams import metrics
 from streams.errors import AMBIGUOUS_NOTE, RemoteUnavailableError, StreamsError
 
 T = TypeVar("T")
@@ -30,5 +31,6 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int, base_
             ambiguous = isinstance(exc, RemoteUnavailableError) and exc.ambiguous
             logger.warning("%s failed (%s)%s, attempt %d/%d; retrying in %.1fs", what, exc.__class__.__name__,
                            AMBIGUOUS_NOTE if ambiguous else "", attempt, attempts, delay)
+            metrics.RETRIES.labels(what).inc()
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")

@@ -14,7 +14,7 @@ from typing import Any
 from schemas import topics as catalogue
 from schemas.codec import codec
 from schemas.topics import consumer_key
-from streams import requests
+from streams import metrics, requests
 from streams.analytics import Analytics, since_ms
 from streams.channels import ChannelClient
 from streams.conversation import CLOSE_TRIGGERS, Status, Trigger, can, next_status
@@ -136,6 +136,7 @@ class ConversationSender:
                                                                                         *state["pending"]]
         self._save(key, state | {"pending": pending, "retrying": True})
         due = now() + timedelta(seconds=delay)
+        metrics.RETRIES.labels("liveengage").inc()
         logger.warning("LiveEngage unavailable for %s (%s)%s; retry %d of %d in %.1fs", command["action"], exc,
                        AMBIGUOUS_NOTE if exc.ambiguous else "", retry, len(delays), delay)
         await publish(self._topics.liveengage_retries, key,

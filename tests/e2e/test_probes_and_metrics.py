@@ -31,9 +31,15 @@ def test_worker_is_alive_ready_and_counts_records(stack: Stack, sandboxes: Sandb
     sandboxes.consumer_says(consumer, "counted")
     wait_until(lambda: carried_out(httpx.get(f"{base}/metrics").text, "lec.channel.inbound") > before,
                timeout=DEADLINE_S, what="the text counted as carried out")
+    wait_until(lambda: "counted" in sandboxes.published_texts(consumer), timeout=DEADLINE_S,
+               what="the text at LiveEngage")
     metrics = httpx.get(f"{base}/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     assert "# TYPE lec_worker_records_total counter" in metrics.text
+    assert re.search(r'^lec_worker_http_calls_total\{status="200",what="Send API conversation/send"\} [1-9]',
+                     metrics.text, re.MULTILINE), "Send API calls are counted by status"
+    assert re.search(r'^lec_worker_end_to_end_seconds_count\{direction="consumer_to_liveengage"\} [1-9]',
+                     metrics.text, re.MULTILINE), "consumer texts are timed to LiveEngage's acceptance"
 
 
 def produced(metrics: str, topic: str) -> float:
