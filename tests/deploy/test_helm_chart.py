@@ -22,6 +22,8 @@ VALUE_SETS = sorted((CHART / "ci").glob("*.yaml"))
 KUBERNETES = ["1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 ROLES = {"channel-bridge", "webhook-bridge", "worker"}
 SECRET_KEYS = {"LEC_CHANNELS", "LEC_LIVEENGAGE_ACCOUNTS", "LEC_ANALYTICS_KEY"}
+OPERATOR_API = "monitoring.coreos.com/"
+ALERT_RULES = CHART / "files" / "alert-rules.yaml"
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -60,6 +62,8 @@ def test_lints_strictly(values: Path, kube: str) -> None:
 def test_rendered_manifests_are_valid_kubernetes(values: Path, kube: str) -> None:
     docs = render(values, kube=kube)
     for doc in docs:
+        if doc["apiVersion"].startswith(OPERATOR_API):
+            continue  # the Prometheus Operator's kinds have no bundled schema: checked below
         kubernetes_validate.validate(doc, kube, strict=True)  # raises on any schema violation
 
 
@@ -142,3 +146,37 @@ def test_schema_refuses_bad_values(bad: str) -> None:
     done = helm("template", "t", str(CHART), "--kube-version", "1.33.0", "-f", str(minimal), "--set", bad)
     assert done.returncode != 0
     assert "values don't meet the specifications of the schema" in done.stderr, done.stderr
+
+
+def test_monitoring_objects_only_when_asked_for() -> None:
+    minimal = CHART / "ci" / "minimal.yaml"
+    assert not [d for d in render(minimal) if d["apiVersion"].startswith(OPERATOR_API)]
+    docs = render(minimal, "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true")
+    monitors, (rule,) = by_kind(docs, "ServiceMonitor"), by_kind(docs, "PrometheusRule")
+    services = by_kind(docs, "Service")
+    assert len(monitors) == 3
+    for monitor in monitors:
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        (service,) = [s for s in services if selector.items() <= s["metadata"]["labels"].items()]
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["path"] == "/metrics"
+        assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+    assert rule["spec"] == yaml.safe_load(ALERT_RULES.read_text())
+
+
+def test_alert_rules_use_only_metrics_the_processes_export() -> None:
+    import re
+
+    from prometheus_client import REGISTRY
+
+    import gateways.metrics  # noqa: F401 - registers the bridges' metrics
+    import streams.metrics  # noqa: F401 - registers the worker's
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    exported = {family.name + suffix for family in REGISTRY.collect() for suffix in suffixes.get(family.type, ())}
+    rules = yaml.safe_load(ALERT_RULES.read_text())["groups"][0]["rules"]
+    assert {rule["alert"] for rule in rules} >= {"LecBridgeSlowAcknowledgement", "LecBridgeServerErrors",
+                                                 "LecDeadLetters", "LecSendApiErrors", "LecWorkerNoProgress"}
+    for rule in rules:
+        used = set(re.findall(r"\b(lec_[a-z_]+)", rule["expr"]))
+        assert used and used <= exported, f"{rule['alert']} uses {used - exported}"
