@@ -6,7 +6,7 @@ import faust
 from mode import Service
 
 from schemas import topics as catalogue
-from streams import agent_flow, consumer_flow, delivery, http, identities
+from streams import agent_flow, consumer_flow, delivery, http, identities, metrics
 from streams.analytics import Analytics
 from streams.channels import ChannelClient
 from streams.deadletters import DeadLetters, HandledOnlyEvent
@@ -56,6 +56,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
     topics = Topics.of(app)
     set_publish_patience(settings.produce_timeout_s)
     dead_letters = DeadLetters(app)
+    metrics.WORKER_STATE.watch(dead_letters.backlog, tables)
     client = http.new_client(settings.http_timeout_s)
 
     class CloseHttpClient(Service):

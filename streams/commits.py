@@ -120,6 +120,20 @@ class CommitKeeper:
             progress.next_offset = records[-1].message.offset + 1
         return records
 
+    def backlog(self) -> dict[TP, int]:
+        """Records in Kafka not handled yet, per assigned partition this keeper has seen in this generation."""
+        consumer, generation = self._app.consumer, self._app.consumer_generation_id
+        waiting = {}
+        for tp in consumer.assignment():
+            progress = self._partitions.get(tp)
+            try:
+                high = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - no fetch position known yet
+                continue
+            if progress is not None and progress.generation == generation and high is not None:
+                waiting[tp] = max(high - progress.next_offset, 0)
+        return waiting
+
     def finished(self, event: EventT[bytes]) -> None:
         """The admitted ``event`` is carried out, its table writes handed to Kafka: it may be committed."""
         message = event.message

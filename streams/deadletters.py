@@ -95,6 +95,10 @@ class DeadLetters:
                 for record in due:
                     await self._carry_out(record, handle)
 
+    def backlog(self) -> dict[Any, int]:
+        """Records waiting per assigned partition (see ``CommitKeeper.backlog``)."""
+        return self._commits.backlog()
+
     def _lock(self, tp: Any) -> asyncio.Lock:
         return self._partition_locks.setdefault(tp, asyncio.Lock())
 

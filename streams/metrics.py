@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 RECORDS = Counter("lec_worker_records_total", "Source records the worker finished, by topic and outcome",
                   ["topic", "outcome"])
@@ -15,3 +20,30 @@ RETRIES = Counter("lec_worker_retries_total", "Retries scheduled or waited for, 
 # Bridge receipt to the far side's acceptance: LiveEngage's (consumer messages), the channel gateway's (agent's).
 LATENCY = Histogram("lec_worker_end_to_end_seconds", "Receipt at a bridge to acceptance by the other side",
                     ["direction"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+
+
+class WorkerState(Collector):
+    """Read at each scrape: records waiting per assigned partition (high watermark minus the next offset to
+    handle), and keys per table. Registered once; ``watch`` points it at the running app."""
+
+    def __init__(self) -> None:
+        self._backlog: Callable[[], dict[Any, int]] = dict
+        self._tables: dict[str, Any] = {}
+
+    def watch(self, backlog: Callable[[], dict[Any, int]], tables: dict[str, Any]) -> None:
+        self._backlog, self._tables = backlog, tables
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        lag = GaugeMetricFamily("lec_worker_consumer_lag", "Records in Kafka not yet handled, per assigned "
+                                "source partition", labels=["topic", "partition"])
+        for tp, waiting in sorted(self._backlog().items()):
+            lag.add_metric([tp.topic, str(tp.partition)], waiting)
+        yield lag
+        keys = GaugeMetricFamily("lec_worker_table_keys", "Keys held in each worker table", labels=["table"])
+        for name, table in sorted(self._tables.items()):
+            keys.add_metric([name], len(table))
+        yield keys
+
+
+WORKER_STATE = WorkerState()
+REGISTRY.register(WORKER_STATE)

@@ -176,7 +176,8 @@ def test_alert_rules_use_only_metrics_the_processes_export() -> None:
     exported = {family.name + suffix for family in REGISTRY.collect() for suffix in suffixes.get(family.type, ())}
     rules = yaml.safe_load(ALERT_RULES.read_text())["groups"][0]["rules"]
     assert {rule["alert"] for rule in rules} >= {"LecBridgeSlowAcknowledgement", "LecBridgeServerErrors",
-                                                 "LecDeadLetters", "LecSendApiErrors", "LecWorkerNoProgress"}
+                                                 "LecDeadLetters", "LecSendApiErrors", "LecWorkerNoProgress",
+                                                 "LecConsumerLag"}
     for rule in rules:
         used = set(re.findall(r"\b(lec_[a-z_]+)", rule["expr"]))
         assert used and used <= exported, f"{rule['alert']} uses {used - exported}"

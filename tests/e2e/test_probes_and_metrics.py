@@ -40,6 +40,17 @@ def test_worker_is_alive_ready_and_counts_records(stack: Stack, sandboxes: Sandb
                      metrics.text, re.MULTILINE), "Send API calls are counted by status"
     assert re.search(r'^lec_worker_end_to_end_seconds_count\{direction="consumer_to_liveengage"\} [1-9]',
                      metrics.text, re.MULTILINE), "consumer texts are timed to LiveEngage's acceptance"
+    assert re.search(r'^lec_worker_table_keys\{table="conversations"\} [1-9]', metrics.text, re.MULTILINE)
+
+    def inbound_lags() -> list[float]:
+        text = httpx.get(f"{base}/metrics").text
+        return [float(lag) for lag in re.findall(
+            r'^lec_worker_consumer_lag\{partition="\d+",topic="lec.channel.inbound"\} (\S+)$', text, re.MULTILINE)]
+
+    # Every assigned partition is reported once the worker has looked at it (its idle check runs every 3 s).
+    lags = wait_until(lambda: len(inbound_lags()) == stack.config.partitions and inbound_lags(), timeout=DEADLINE_S,
+                      what="a lag per partition")
+    assert all(lag >= 0 for lag in lags)
 
 
 def produced(metrics: str, topic: str) -> float:
