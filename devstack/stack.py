@@ -192,7 +192,8 @@ class Stack:
         self.config = config
         self.run_dir = run_dir
         self.processes: dict[str, ManagedProcess] = {}
-        self.worker_web_ports: dict[str, int] = {}  # worker name -> port of its probes and metrics
+        # Worker name -> port of its probes and metrics; workers started later take free ports.
+        self.worker_web_ports: dict[str, int] = {"worker": config.worker_web_port}
         for account in config.extra_accounts:
             account.port = account.port or free_port()
 
@@ -276,9 +277,7 @@ class Stack:
                     "channel_id": t.channel_id, "account_sid": t.account_sid, "auth_token": t.auth_token,
                     "number": t.number, "webhook_url": f"{c.channel_bridge_url}/v1/channels/{t.channel_id}/messages",
                 } for t in c.twilio_channels])})
-            self.worker_web_ports["worker"] = c.worker_web_port
-            worker = self._add("worker", ["-m", "streams"], self.connector_env() | c.worker_env |
-                               {"LEC_WEB_PORT": str(c.worker_web_port)})
+            worker = self._add("worker", ["-m", "streams"], self.worker_env("worker"))
             channel_bridge = self._add("channel-bridge", ["-m", "gateways", "channel", "--port",
                                                           str(c.channel_bridge_port)], self.connector_env())
             webhook_bridge = self._add("webhook-bridge", ["-m", "gateways", "liveengage", "--port",
@@ -309,14 +308,18 @@ class Stack:
         worker.stop()
         self.start_worker(name)
 
+    def worker_env(self, name: str) -> dict[str, str]:
+        """A worker's environment: each worker keeps its own data directory and its own probes port."""
+        port = self.worker_web_ports.setdefault(name, free_port())
+        return self.connector_env() | self.config.worker_env | {"LEC_DATA_DIR": str(self.run_dir / name),
+                                                                 "LEC_WEB_PORT": str(port)}
+
     def start_worker(self, name: str = "worker") -> ManagedProcess:
         """Start a (further) worker process of the same app: it joins the consumer group and shares the work."""
         worker = self.processes.get(name)
         if worker is None:
-            port = self.worker_web_ports.setdefault(name, free_port())
-            env = self.connector_env() | self.config.worker_env | {"LEC_DATA_DIR": str(self.run_dir / name),
-                                                                     "LEC_WEB_PORT": str(port)}
-            worker = ManagedProcess(name, [sys.executable, "-m", "streams"], env, self.run_dir / f"{name}.log")
+            worker = ManagedProcess(name, [sys.executable, "-m", "streams"], self.worker_env(name),
+                                    self.run_dir / f"{name}.log")
             self.processes[name] = worker
         offset = len(worker.log())
         worker.start()

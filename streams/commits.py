@@ -90,10 +90,7 @@ class CommitKeeper:
         for tp in consumer.assignment():
             if tp.topic not in topics:
                 continue
-            try:
-                high = consumer.highwater(tp)
-            except Exception:  # noqa: BLE001 - no fetch position known yet
-                continue
+            high = self._highwater(tp)
             progress = self._partitions.get(tp)
             if progress is None or progress.generation != generation:
                 if high is None:
@@ -109,7 +106,7 @@ class CommitKeeper:
     async def catch_up(self, tp: TP) -> list[EventT[bytes]]:
         """The records of a stuck partition up to its high watermark, read directly; they become handled next."""
         progress = self._partitions[tp]
-        high = self._app.consumer.highwater(tp)
+        high = self._highwater(tp)
         if high is None or high <= progress.next_offset:
             return []
         logger.warning("%s[%d]: records %d..%d fetched but not delivered: reading them from Kafka", tp.topic,
@@ -122,20 +119,24 @@ class CommitKeeper:
 
     def backlog(self) -> dict[TP, int]:
         """Records in Kafka not handled yet, per assigned partition this keeper has seen in this generation."""
-        consumer, generation = self._app.consumer, self._app.consumer_generation_id
+        generation = self._app.consumer_generation_id
         waiting = {}
-        for tp in consumer.assignment():
-            progress = self._partitions.get(tp)
-            try:
-                high = consumer.highwater(tp)
-            except Exception:  # noqa: BLE001 - no fetch position known yet
-                continue
+        for tp in self._app.consumer.assignment():
+            progress, high = self._partitions.get(tp), self._highwater(tp)
             if progress is not None and progress.generation == generation and high is not None:
                 waiting[tp] = max(high - progress.next_offset, 0)
         return waiting
 
+    def _highwater(self, tp: TP) -> int | None:
+        """The partition's high watermark as last fetched; None before any fetch."""
+        try:
+            high = self._app.consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - Faust raises when no fetch position is known yet
+            return None
+        return None if high is None else int(high)
+
     def finished(self, event: EventT[bytes]) -> None:
-        """The admitted ``event`` is carried out, its table writes handed to Kafka: it may be committed."""
+        """The admitted ``event`` is carried out, its table writes acknowledged by Kafka: it may be committed."""
         message = event.message
         progress = self._partitions.get(message.tp)
         if progress is not None and progress.generation == message.generation_id:
@@ -241,10 +242,6 @@ class CommitKeeper:
             return consumer
 
         app._new_consumer = new_consumer  # type: ignore[method-assign]
-
-    def _faust_consumer(self) -> Any:
-        """The consumer with Faust's private offset bookkeeping, which this class reads and overrides."""
-        return self._app.consumer
 
 
 class _NothingReadYet(dict[TP, "int | None"]):

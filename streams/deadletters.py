@@ -26,8 +26,8 @@ from streams.topics import as_faust_topic, publish, publish_patience
 
 logger = logging.getLogger(__name__)
 KAFKA_FAILURE_EXIT = 70
-IN_FLIGHT_GRACE_S = 30.0
-STUCK_CHECK_S = 3.0  # how often, and after how long idle, a partition is checked for undelivered records  # longest wait, when stopping, for the record being handled to finish
+IN_FLIGHT_GRACE_S = 30.0  # longest wait, when stopping, for the record being handled to finish
+STUCK_CHECK_S = 3.0  # how often, and after how long idle, a partition is checked for undelivered records
 
 
 class HandledOnlyEvent(faust.Event):
@@ -182,21 +182,21 @@ class DeadLetters:
             os._exit(KAFKA_FAILURE_EXIT)
 
     async def _handle(self, event: EventT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
-        topic = event.message.topic
+        outcome = "carried_out"
         try:
             try:
                 await handle(event)
-                metrics.RECORDS.labels(topic, "carried_out").inc()
             except RecordError as exc:
                 await self.send(event, exc)
-                metrics.RECORDS.labels(topic, "dead_lettered").inc()
+                outcome = "dead_lettered"
             except KafkaError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a bug must not lose the record
                 logger.exception("unexpected error on %s[%d]@%d", event.message.topic, event.message.partition,
                                  event.message.offset)
                 await self.send(event, UnexpectedError(f"{exc.__class__.__name__}: {exc}"))
-                metrics.RECORDS.labels(topic, "dead_lettered").inc()
+                outcome = "dead_lettered"
+            metrics.RECORDS.labels(event.message.topic, outcome).inc()
         except KafkaError as exc:
             logger.critical("Kafka failed while handling %s[%d]@%d (%s): exiting without committing it",
                             event.message.topic, event.message.partition, event.message.offset,

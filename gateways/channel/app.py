@@ -72,4 +72,5 @@ def create_app(settings: ChannelBridgeSettings) -> Starlette:
 
     routes = [Route("/v1/channels/{channel_id}/{hook}", receive, methods=["POST"]), *health.ROUTES]
     return Starlette(routes=routes, lifespan=producer_lifespan(settings, "channel-bridge"),
-                     exception_handlers=EXCEPTION_HANDLERS, middleware=[Middleware(RequestMetrics, bridge="channel")])
+                     exception_handlers=EXCEPTION_HANDLERS,
+                     middleware=[Middleware(RequestMetrics, bridge="channel")])

@@ -56,4 +56,5 @@ def create_app(settings: WebhookBridgeSettings) -> Starlette:
 
     routes = [Route("/v1/liveengage/webhooks", receive_notification, methods=["POST"]), *health.ROUTES]
     return Starlette(routes=routes, lifespan=producer_lifespan(settings, "webhook-bridge"),
-                     exception_handlers=EXCEPTION_HANDLERS, middleware=[Middleware(RequestMetrics, bridge="liveengage")])
+                     exception_handlers=EXCEPTION_HANDLERS,
+                     middleware=[Middleware(RequestMetrics, bridge="liveengage")])

@@ -17,7 +17,8 @@ DEADLINE_S = 60.0
 
 
 def carried_out(metrics: str, topic: str) -> float:
-    pattern = rf'^lec_worker_records_total\{{(?=[^}}]*outcome="carried_out")(?=[^}}]*topic="{re.escape(topic)}")[^}}]*\}} (\S+)$'
+    pattern = (rf'^lec_worker_records_total\{{(?=[^}}]*outcome="carried_out")(?=[^}}]*topic="{re.escape(topic)}")'
+               r'[^}]*\} (\S+)$')
     found = re.search(pattern, metrics, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
