@@ -7,6 +7,7 @@ schemas, offline.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ KUBERNETES = ["1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 ROLES = {"channel-bridge", "webhook-bridge", "worker"}
 SECRET_KEYS = {"LEC_CHANNELS", "LEC_LIVEENGAGE_ACCOUNTS", "LEC_ANALYTICS_KEY"}
 OPERATOR_API = "monitoring.coreos.com/"
+CUSTOM_APIS = (OPERATOR_API, "keda.sh/")
 ALERT_RULES = CHART / "files" / "alert-rules.yaml"
+DASHBOARD = CHART / "files" / "dashboard-overview.json"
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -62,8 +65,8 @@ def test_lints_strictly(values: Path, kube: str) -> None:
 def test_rendered_manifests_are_valid_kubernetes(values: Path, kube: str) -> None:
     docs = render(values, kube=kube)
     for doc in docs:
-        if doc["apiVersion"].startswith(OPERATOR_API):
-            continue  # the Prometheus Operator's kinds have no bundled schema: checked below
+        if doc["apiVersion"].startswith(CUSTOM_APIS):
+            continue  # the Prometheus Operator's and KEDA's kinds have no bundled schema: checked below
         kubernetes_validate.validate(doc, kube, strict=True)  # raises on any schema violation
 
 
@@ -89,8 +92,8 @@ def test_secrets_come_only_from_the_named_secret(values: Path) -> None:
     docs = render(values)
     secret_name = yaml.safe_load(values.read_text())["existingSecret"]
     assert not by_kind(docs, "Secret"), "the chart must not create secrets from values"
-    (config,) = by_kind(docs, "ConfigMap")
-    assert not SECRET_KEYS & set(config["data"])
+    for config in by_kind(docs, "ConfigMap"):
+        assert not SECRET_KEYS & set(config["data"])
     for workload in by_kind(docs, "Deployment") + by_kind(docs, "StatefulSet"):
         (container,) = workload["spec"]["template"]["spec"]["containers"]
         from_secret = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
@@ -164,20 +167,33 @@ def test_monitoring_objects_only_when_asked_for() -> None:
     assert rule["spec"] == yaml.safe_load(ALERT_RULES.read_text())
 
 
-def test_alert_rules_use_only_metrics_the_processes_export() -> None:
-    import re
+def test_dashboard_configmap_only_when_asked_for() -> None:
+    minimal = CHART / "ci" / "minimal.yaml"
+    assert not [d for d in by_kind(render(minimal), "ConfigMap") if d["metadata"]["name"].endswith("-dashboard")]
+    docs = render(minimal, "metrics.grafanaDashboard.enabled=true")
+    (dashboard,) = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-dashboard")]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["lec-connector-overview.json"]) == json.loads(DASHBOARD.read_text())
 
-    from prometheus_client import REGISTRY
 
-    import gateways.metrics  # noqa: F401 - registers the bridges' metrics
-    import streams.metrics  # noqa: F401 - registers the worker's
+def test_keda_scales_the_workers_on_lag_instead_of_a_replica_count() -> None:
+    keda = CHART / "ci" / "keda.yaml"
+    assert not by_kind(render(CHART / "ci" / "minimal.yaml"), "ScaledObject")
+    docs = render(keda)
+    (scaled,) = by_kind(docs, "ScaledObject")
+    (worker,) = by_kind(docs, "StatefulSet")
+    assert "replicas" not in worker["spec"], "KEDA's HPA owns the replica count"
+    assert scaled["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "StatefulSet",
+                                                "name": worker["metadata"]["name"]}
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "kafka" and trigger["authenticationRef"] == {"name": "kafka-sasl"}
+    (settings,) = [c for c in by_kind(docs, "ConfigMap") if "LEC_APP_ID" in c["data"]]
+    assert trigger["metadata"]["consumerGroup"] == settings["data"]["LEC_APP_ID"], "the Faust app id is the group"
+    assert not [h for h in by_kind(docs, "HorizontalPodAutoscaler")
+                if h["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"], "never an HPA beside KEDA's"
 
-    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
-    exported = {family.name + suffix for family in REGISTRY.collect() for suffix in suffixes.get(family.type, ())}
-    rules = yaml.safe_load(ALERT_RULES.read_text())["groups"][0]["rules"]
-    assert {rule["alert"] for rule in rules} >= {"LecBridgeSlowAcknowledgement", "LecBridgeServerErrors",
-                                                 "LecDeadLetters", "LecSendApiErrors", "LecWorkerNoProgress",
-                                                 "LecConsumerLag"}
-    for rule in rules:
-        used = set(re.findall(r"\b(lec_[a-z_]+)", rule["expr"]))
-        assert used and used <= exported, f"{rule['alert']} uses {used - exported}"
+
+def test_keda_refuses_more_workers_than_partitions() -> None:
+    done = helm("template", "t", str(CHART), "--kube-version", "1.33.0", "-f", str(CHART / "ci" / "keda.yaml"),
+                "--set", "worker.keda.maxReplicas=9")
+    assert done.returncode != 0 and "above config.partitions" in done.stderr
