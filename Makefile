@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo unit e2e soak bench broker clean
+.PHONY: run test demo unit e2e soak bench broker compose-env clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,14 @@ $(STAMP): pyproject.toml
 	$(PY) -c 'from devstack.broker import ensure_runtime; ensure_runtime()'
 	touch $@
 
+# Prometheus and promtool from Debian's package, unpacked into .tools/prometheus (no daemon, nothing system-wide).
+PROMETHEUS := .tools/prometheus/usr/bin/prometheus
+$(PROMETHEUS): | $(STAMP)
+	$(PY) -c 'from devstack.prometheus import ensure_installed; ensure_installed()'
+
+# make run starts Prometheus too when it can be had; without it the connector runs all the same.
 run: $(STAMP) .kafka/lib/.resolved
+	@$(MAKE) --no-print-directory $(PROMETHEUS) || echo "(Prometheus could not be unpacked: running without it)"
 	$(PY) -m devstack
 
 demo: $(STAMP)
@@ -29,7 +36,16 @@ HELM := .tools/helm
 $(HELM):
 	GOBIN=$(CURDIR)/.tools CGO_ENABLED=0 go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-test: $(STAMP) .kafka/lib/.resolved $(HELM)
+# docker-compose.yml's checker: the Compose Specification's own Go loader and schema (compose-go, pinned in go.mod).
+COMPOSECHECK := .tools/composecheck
+$(COMPOSECHECK): tests/deploy/composecheck/main.go tests/deploy/composecheck/go.mod
+	cd tests/deploy/composecheck && CGO_ENABLED=0 go build -o $(CURDIR)/$@ .
+
+# docker-compose.yml reads its sandbox credentials from .env: fresh ones on every call.
+compose-env: $(STAMP)
+	$(PY) -m devstack.compose_env > .env
+
+test: $(STAMP) .kafka/lib/.resolved $(HELM) $(PROMETHEUS) $(COMPOSECHECK)
 	$(PY) -m mypy
 	$(PY) -m pytest
 
@@ -46,8 +62,10 @@ bench: $(STAMP) .kafka/lib/.resolved
 
 # Bounded chaos soak (default 20 minutes; SOAK_MINUTES=5 make soak for a short one).
 SOAK_MINUTES ?= 20
+# With Prometheus, it also draws the run's dashboard (DASHBOARD=path.png, else in the run's folder).
 soak: $(STAMP) .kafka/lib/.resolved
-	$(PY) -m devstack.soak --minutes $(SOAK_MINUTES)
+	@$(MAKE) --no-print-directory $(PROMETHEUS) || echo "(Prometheus could not be unpacked: no dashboard)"
+	$(PY) -m devstack.soak --minutes $(SOAK_MINUTES) $(if $(DASHBOARD),--dashboard $(DASHBOARD),)
 
 broker: $(STAMP) .kafka/lib/.resolved
 	$(PY) -m devstack.broker

@@ -1,4 +1,5 @@
-"""``make run``: the real broker, both bridges, the worker and both sandboxes on 127.0.0.1 until Ctrl-C."""
+"""``make run``: the real broker, both bridges, the worker and both sandboxes on 127.0.0.1 until Ctrl-C; and a
+Prometheus scraping them with the chart's alert rules, when Prometheus is installed."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import signal
 import sys
 from pathlib import Path
 
+from devstack import prometheus
 from devstack.broker import KafkaBroker
 from devstack.stack import Stack, StackConfig
 
 RUN_DIR = Path(os.environ.get("LEC_RUN_DIR", ".run"))
+PROMETHEUS_PORT = int(os.environ.get("LEC_PROMETHEUS_PORT", "9090"))
 
 
 def main() -> int:
@@ -21,21 +24,29 @@ def main() -> int:
     for old_log in RUN_DIR.glob("*.log"):
         old_log.unlink()
     stack: Stack | None = None
+    monitor = prometheus.PrometheusServer(PROMETHEUS_PORT, RUN_DIR / "prometheus")
     try:
         print("starting Kafka (the first run resolves it from Maven Central) ...", flush=True)
         broker.start()
         stack = Stack(broker.bootstrap, StackConfig(), RUN_DIR)
         print("starting the sandboxes, both bridges and the worker ...", flush=True)
         stack.start()
-        width = max(len(name) for name, _ in stack.describe())
+        where = stack.describe()
+        if prometheus.binary() is not None:
+            monitor.start(stack.scrape_targets())
+            where.append(("Prometheus", f"{monitor.url}  (scraping every process; alerts: {monitor.url}/alerts)"))
+        else:
+            where.append(("Prometheus", "not installed (make run unpacks Debian's package when apt-get can)"))
+        width = max(len(name) for name, _ in where)
         print("\nLiveEngage connector running:")
-        for name, where in stack.describe():
-            print(f"  {name:<{width}}  {where}")
+        for name, address in where:
+            print(f"  {name:<{width}}  {address}")
         print(f"\nlogs in {RUN_DIR}/; try `make demo` in another terminal; Ctrl-C stops everything.", flush=True)
         signal.pause()
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)
     finally:
+        monitor.stop()
         if stack is not None:
             stack.stop()
         broker.stop()

@@ -26,7 +26,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from devstack import prometheus
 from devstack.broker import KafkaBroker
+from devstack.dashboard import render
+from devstack.ports import free_port
 from devstack.stack import Stack, StackConfig
 
 MAX_MINUTES = 30.0
@@ -119,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--chaos-every", type=float, default=120.0, help="seconds between faults")
     parser.add_argument("--consumers", type=int, default=5)
+    parser.add_argument("--dashboard", type=Path, help="where to draw the run's dashboard (PNG; needs Prometheus)")
     args = parser.parse_args(argv)
     minutes = min(args.minutes, MAX_MINUTES)
     run_dir = Path(tempfile.mkdtemp(prefix="soak-"))
@@ -128,8 +132,14 @@ def main(argv: list[str] | None = None) -> int:
                                                               worker_env={"LEC_SESSION_TIMEOUT_S": "10"}), run_dir)
     load = Load(stack, args.consumers)
     faults: list[str] = []
+    monitor = prometheus.PrometheusServer(free_port(), run_dir / "prometheus")
     try:
         stack.start()
+        started = time.time()
+        if prometheus.binary() is not None:
+            stack.worker_port("worker-2")  # the second worker's metrics are scraped whenever it runs
+            monitor.start(stack.scrape_targets(), interval_s=5.0)
+            print(f"Prometheus: {monitor.url}", flush=True)
         rss_start = rss_mb(stack.processes["worker"].pid)
         threads = [threading.Thread(target=load.consumers_write, daemon=True),
                    threading.Thread(target=load.agent_answers, daemon=True)]
@@ -164,8 +174,15 @@ def main(argv: list[str] | None = None) -> int:
         load.stop.set()
         for thread in threads:
             thread.join(60)
-        return report(stack, load, faults, rss_start)
+        status = report(stack, load, faults, rss_start)
+        if monitor.process is not None:
+            picture = args.dashboard or run_dir / "dashboard.png"
+            render(monitor, picture, started, time.time(), max(minutes * 60 / 300, 5.0), "1m",
+                   title=f"LiveEngage connector: {minutes:g}-minute soak ({', '.join(faults) or 'no faults'})")
+            print(f"dashboard of the run: {picture}")
+        return status
     finally:
+        monitor.stop()
         stack.stop()
         broker.keep_data = False
         broker.stop()

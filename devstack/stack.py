@@ -76,6 +76,8 @@ class StackConfig:
     channel_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     outbound_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     analytics_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # Host names the processes reach each other by (docker-compose's service names); 127.0.0.1 for any not named.
+    hosts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def on_free_ports(cls, **overrides: object) -> StackConfig:
@@ -84,24 +86,24 @@ class StackConfig:
                   "worker_web_port")}
         return cls(**{**ports, **overrides})  # type: ignore[arg-type]
 
-    def url(self, port: int) -> str:
-        return f"http://127.0.0.1:{port}"
+    def url(self, port: int, service: str = "") -> str:
+        return f"http://{self.hosts.get(service, '127.0.0.1')}:{port}"
 
     @property
     def liveengage_url(self) -> str:
-        return self.url(self.liveengage_port)
+        return self.url(self.liveengage_port, "liveengage-sandbox")
 
     @property
     def channel_url(self) -> str:
-        return self.url(self.channel_port)
+        return self.url(self.channel_port, "channel-sandbox")
 
     @property
     def channel_bridge_url(self) -> str:
-        return self.url(self.channel_bridge_port)
+        return self.url(self.channel_bridge_port, "channel-bridge")
 
     @property
     def webhook_bridge_url(self) -> str:
-        return self.url(self.webhook_bridge_port)
+        return self.url(self.webhook_bridge_port, "webhook-bridge")
 
     @property
     def webhook_url(self) -> str:
@@ -203,6 +205,10 @@ class Stack:
         return extra.get(account_id, self.config.liveengage_url)
 
     def connector_env(self) -> dict[str, str]:
+        """The environment of the bridges and the worker: this process's, with the stack's LEC_* settings."""
+        return {**os.environ, **self.connector_settings()}
+
+    def connector_settings(self) -> dict[str, str]:
         c = self.config
         channels = {c.channel_id: {
             "secret": c.channel_secret,
@@ -225,7 +231,6 @@ class Stack:
                 "opted_out_notice": c.opted_out_notice, "help_reply": c.help_reply,
             }
         return {
-            **os.environ,
             "LEC_KAFKA_BOOTSTRAP": self.bootstrap,
             "LEC_CHANNELS": json.dumps(channels),
             "LEC_LIVEENGAGE_ACCOUNTS": json.dumps({c.account_id: {
@@ -257,26 +262,39 @@ class Stack:
             "-m", "emulators.liveengage", "serve", "--port", str(account.port), "--account-id", account.account_id,
             "--client-id", account.client_id, "--retry-interval", str(c.webhook_retry_interval_s),
             "--ttl-first-delay", str(c.webhook_retry_interval_s), *peers,
-        ], {**os.environ, "LE_SANDBOX_CLIENT_SECRET": account.client_secret,  # secrets by env: not in `ps`
-            "LE_SANDBOX_ADMIN_TOKEN": account.admin_token})
+        ], {**os.environ, **self.liveengage_sandbox_secrets(account)})
+
+    @staticmethod
+    def liveengage_sandbox_secrets(account: SandboxAccount) -> dict[str, str]:
+        """A LiveEngage sandbox's credentials, given by environment (not in `ps`)."""
+        return {"LE_SANDBOX_CLIENT_SECRET": account.client_secret, "LE_SANDBOX_ADMIN_TOKEN": account.admin_token}
+
+    def channel_sandbox_secrets(self) -> dict[str, str]:
+        """The channel sandbox's signing secret and tokens, and its Twilio numbers with their auth tokens."""
+        c = self.config
+        return {"CHANNEL_SANDBOX_SIGNING_SECRET": c.channel_secret,
+                "CHANNEL_SANDBOX_OUTBOUND_TOKEN": c.outbound_token,
+                "CHANNEL_SANDBOX_TWILIO_NUMBERS": json.dumps([{
+                    "channel_id": t.channel_id, "account_sid": t.account_sid, "auth_token": t.auth_token,
+                    "number": t.number, "webhook_url": f"{c.channel_bridge_url}/v1/channels/{t.channel_id}/messages",
+                } for t in c.twilio_channels])}
+
+    def own_account(self) -> SandboxAccount:
+        """The stack's own LiveEngage account, as its sandbox plays it."""
+        c = self.config
+        return SandboxAccount(c.account_id, c.liveengage_port, c.client_id, c.client_secret, c.admin_token)
 
     def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         c = self.config
         try:
             peers = [f"--peer={a.account_id}=127.0.0.1:{a.port}" for a in c.extra_accounts]
-            liveengage = self._add_liveengage("liveengage-sandbox", SandboxAccount(
-                c.account_id, c.liveengage_port, c.client_id, c.client_secret, c.admin_token), peers)
+            liveengage = self._add_liveengage("liveengage-sandbox", self.own_account(), peers)
             brands = [self._add_liveengage(f"liveengage-sandbox-{a.account_id}", a, []) for a in c.extra_accounts]
             channel = self._add("channel-sandbox", [
                 "-m", "emulators.channel", "serve", "--port", str(c.channel_port), "--channel-id", c.channel_id,
                 "--bridge-url", c.channel_bridge_url,
-            ], {**os.environ, "CHANNEL_SANDBOX_SIGNING_SECRET": c.channel_secret,
-                "CHANNEL_SANDBOX_OUTBOUND_TOKEN": c.outbound_token,
-                "CHANNEL_SANDBOX_TWILIO_NUMBERS": json.dumps([{
-                    "channel_id": t.channel_id, "account_sid": t.account_sid, "auth_token": t.auth_token,
-                    "number": t.number, "webhook_url": f"{c.channel_bridge_url}/v1/channels/{t.channel_id}/messages",
-                } for t in c.twilio_channels])})
+            ], {**os.environ, **self.channel_sandbox_secrets()})
             worker = self._add("worker", ["-m", "streams"], self.worker_env("worker"))
             channel_bridge = self._add("channel-bridge", ["-m", "gateways", "channel", "--port",
                                                           str(c.channel_bridge_port)], self.connector_env())
@@ -310,9 +328,13 @@ class Stack:
 
     def worker_env(self, name: str) -> dict[str, str]:
         """A worker's environment: each worker keeps its own data directory and its own probes port."""
-        port = self.worker_web_ports.setdefault(name, free_port())
+        port = self.worker_port(name)
         return self.connector_env() | self.config.worker_env | {"LEC_DATA_DIR": str(self.run_dir / name),
                                                                  "LEC_WEB_PORT": str(port)}
+
+    def worker_port(self, name: str) -> int:
+        """The port of a worker's probes and metrics, chosen before it first starts (for scrape targets)."""
+        return self.worker_web_ports.setdefault(name, free_port())
 
     def start_worker(self, name: str = "worker") -> ManagedProcess:
         """Start a (further) worker process of the same app: it joins the consumer group and shares the work."""
@@ -329,6 +351,13 @@ class Stack:
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
             process.stop()
+
+    def scrape_targets(self) -> dict[str, list[str]]:
+        """Prometheus jobs: each process's /metrics as ``host:port``."""
+        c = self.config
+        return {"lec-channel-bridge": [f"127.0.0.1:{c.channel_bridge_port}"],
+                "lec-webhook-bridge": [f"127.0.0.1:{c.webhook_bridge_port}"],
+                "lec-worker": [f"127.0.0.1:{port}" for port in self.worker_web_ports.values()]}
 
     def describe(self) -> list[tuple[str, str]]:
         c = self.config

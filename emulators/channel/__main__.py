@@ -25,7 +25,7 @@ def env(name: str, default: str | None = None) -> str | None:
 def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = ChannelConfig(args.channel_id, args.bridge_url, args.signing_secret, args.outbound_token,
-                           public_url=f"http://{args.host}:{args.port}")
+                           public_url=args.public_url or f"http://{args.host}:{args.port}")
     # Twilio numbers come from the environment only (they hold auth tokens): a JSON list of objects with
     # channel_id, account_sid, auth_token, number and webhook_url.
     numbers = [TwilioNumber(**number) for number in json.loads(env("twilio_numbers", "[]") or "[]")]
@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("serve", help="run the channel gateway sandbox")
     run.add_argument("--host", default=env("host", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(env("port", "8091") or 8091))
+    run.add_argument("--public-url", default=env("public_url"),
+                     help="the sandbox's URL as the connector reaches it, in the file links it gives out "
+                          "(default: http://HOST:PORT)")
     run.add_argument("--channel-id", default=env("channel_id", "sandbox-sms"))
     run.add_argument("--bridge-url", default=env("bridge_url", "http://127.0.0.1:8081"))
     run.add_argument("--signing-secret", default=env("signing_secret"), required=env("signing_secret") is None)

@@ -26,7 +26,7 @@ def env(name: str, default: str | None = None) -> str | None:
 def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = EmulatorConfig(account_id=args.account_id, client_id=args.client_id, client_secret=args.client_secret,
-                            host=args.host, port=args.port, app_jwt_ttl_s=args.app_jwt_ttl,
+                            host=args.public_host or args.host, port=args.port, app_jwt_ttl_s=args.app_jwt_ttl,
                             peers=dict(peer.split("=", 1) for peer in args.peer))
     app = create_app(config, admin_token=args.admin_token, webhook_url=args.webhook_url,
                      webhook_max_retries=args.webhook_max_retries, retry_interval_s=args.retry_interval,
@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("serve", help="run the LiveEngage sandbox")
     run.add_argument("--host", default=env("host", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(env("port", "8090") or 8090))
+    run.add_argument("--public-host", default=env("public_host"),
+                     help="the host name the Domain API gives out for this sandbox (default: --host), e.g. its "
+                          "container's name when it listens on 0.0.0.0")
     run.add_argument("--account-id", default=env("account_id"), required=env("account_id") is None)
     run.add_argument("--client-id", default=env("client_id"), required=env("client_id") is None)
     run.add_argument("--client-secret", default=env("client_secret"), required=env("client_secret") is None)

@@ -33,7 +33,7 @@ class EmulatorConfig:
     account_id: str
     client_id: str
     client_secret: str
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # as the Domain API gives it out
     port: int = 8090
     app_jwt_ttl_s: int = 3600
     # The docs leave open whether in-body BAD_REQUEST answers come with HTTP 400 or 200.
