@@ -11,6 +11,7 @@ COPY devstack devstack
 COPY telemetry telemetry
 COPY bench bench
 COPY analytics analytics
+COPY console console
 RUN pip install --no-cache-dir . \
     && mkdir /data && chown 10001:10001 /data
 # The chart runs it as uid 10001 with a read-only root: Faust's table state goes to /data (a volume).

@@ -41,11 +41,17 @@ COMPOSECHECK := .tools/composecheck
 $(COMPOSECHECK): tests/deploy/composecheck/main.go tests/deploy/composecheck/go.mod
 	cd tests/deploy/composecheck && CGO_ENABLED=0 go build -o $(CURDIR)/$@ .
 
+# Debian's Chromium for the console's browser tests (Playwright drives it and downloads no browser of its own).
+CHROMIUM := .tools/.chromium
+$(CHROMIUM):
+	command -v chromium >/dev/null || apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)
+	mkdir -p .tools && touch $@
+
 # docker-compose.yml reads its sandbox credentials from .env: fresh ones on every call.
 compose-env: $(STAMP)
 	$(PY) -m devstack.compose_env > .env
 
-test: $(STAMP) .kafka/lib/.resolved $(HELM) $(PROMETHEUS) $(COMPOSECHECK)
+test: $(STAMP) .kafka/lib/.resolved $(HELM) $(PROMETHEUS) $(COMPOSECHECK) $(CHROMIUM)
 	$(PY) -m mypy
 	$(PY) -m pytest
 

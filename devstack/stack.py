@@ -57,6 +57,7 @@ class StackConfig:
     liveengage_port: int = 8090
     channel_port: int = 8091
     worker_web_port: int = 8083  # the first worker's probes and metrics; further workers take free ports
+    console_port: int = 8095
     account_id: str = "12345678"
     channel_id: str = "sandbox-sms"
     skill_id: str = "1732549212"
@@ -83,7 +84,7 @@ class StackConfig:
     def on_free_ports(cls, **overrides: object) -> StackConfig:
         ports = {name: free_port() for name in
                  ("channel_bridge_port", "webhook_bridge_port", "liveengage_port", "channel_port",
-                  "worker_web_port")}
+                  "worker_web_port", "console_port")}
         return cls(**{**ports, **overrides})  # type: ignore[arg-type]
 
     def url(self, port: int, service: str = "") -> str:
@@ -308,6 +309,11 @@ class Stack:
             webhook_bridge.wait_http(f"{c.webhook_bridge_url}/readyz")
             self.register_webhooks()
             worker.wait_log(WORKER_READY)
+            console = self._add("console", [
+                "-m", "console", "--port", str(c.console_port), "--liveengage-url", c.liveengage_url,
+                "--channel-url", c.channel_url,
+            ], {**os.environ, "LEC_KAFKA_BOOTSTRAP": self.bootstrap, "LEC_PARTITIONS": str(c.partitions)})
+            console.wait_http(f"{self.console_url}/livez")
         except BaseException:
             self.stop()
             raise
@@ -352,6 +358,10 @@ class Stack:
         for process in reversed(list(self.processes.values())):
             process.stop()
 
+    @property
+    def console_url(self) -> str:
+        return self.config.url(self.config.console_port)
+
     def scrape_targets(self) -> dict[str, list[str]]:
         """Prometheus jobs: each process's /metrics as ``host:port``."""
         c = self.config
@@ -362,6 +372,7 @@ class Stack:
     def describe(self) -> list[tuple[str, str]]:
         c = self.config
         return [
+            ("sandbox console", f"{self.console_url}  (play the consumer and the agent, watch flows)"),
             ("Kafka broker", self.bootstrap),
             ("channel bridge", f"{c.channel_bridge_url}/v1/channels/{c.channel_id}/messages"),
             ("webhook bridge", c.webhook_url),

@@ -141,6 +141,11 @@ def create_app(config: ChannelConfig, twilio_numbers: list[TwilioNumber] | None 
         return JSONResponse({"message_id": message["message_id"], "bridge_status": response.status_code,
                              "bridge_body": response.json() if response.content else None})
 
+    async def list_channels(request: Request) -> JSONResponse:
+        """The channels a consumer can act on here: the generic gateway's, then each Twilio number's."""
+        return JSONResponse({"channels": [{"channel_id": config.channel_id, "kind": "generic"}] + [
+            {"channel_id": n.channel_id, "kind": "twilio", "number": n.number} for n in twilio.numbers]})
+
     async def livez(request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive"})
 
@@ -155,6 +160,7 @@ def create_app(config: ChannelConfig, twilio_numbers: list[TwilioNumber] | None 
     routes = [
         Route("/v1/outbound/messages", receive_outbound, methods=["POST"]),
         Route("/sandbox/outbox", show_outbox),
+        Route("/sandbox/channels", list_channels),
         Route("/sandbox/consumers/{consumer_id}/messages", consumer_sends, methods=["POST"]),
         Route("/sandbox/files/{file_id}", serve_file),
         Route("/livez", livez),
