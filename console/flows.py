@@ -21,6 +21,7 @@ from typing import Any
 from schemas import topics as catalogue
 
 DEAD_LETTER_TOPICS = {spec.dead_letters.name for spec in catalogue.SOURCES}
+NOTIFICATIONS = {"cqm.ExConversationChangeNotification": "conversation change"}
 
 
 @dataclass
@@ -129,9 +130,10 @@ class FlowBook:
 
     def _agent_event(self, record: dict[str, Any], timestamp_ms: int, where: tuple[str, int, int]) -> Flow:
         received = millis(record.get("received_at"), timestamp_ms)
+        kind = record.get("event_type") or NOTIFICATIONS.get(record.get("notification_type", ""),
+                                                             record.get("notification_type"))
         flow = self._find(record["event_id"]) or self._start(Flow(
-            record["event_id"], "agent → consumer", str(record.get("event_type") or record.get("notification_type")),
-            None, None, record.get("conversation_id"), received))
+            record["event_id"], "agent → consumer", str(kind), None, None, record.get("conversation_id"), received))
         if record.get("sequence") is not None:
             self._aliases[f"{record.get('dialog_id')}:{record['sequence']}"] = flow.id
         return self._hop(flow, "webhook bridge", received, where)
@@ -143,8 +145,8 @@ class FlowBook:
             return None
         flow.channel_id, flow.consumer_id = record.get("channel_id"), record.get("consumer_id")
         self._aliases[message_id] = flow.id
-        return self._hop(flow, f"worker: {str(record.get('kind', '')).lower()} to the channel",
-                         millis(record.get("created_at"), timestamp_ms), where)
+        # The record's time, not its created_at: that one can be the agent's own time at LiveEngage.
+        return self._hop(flow, f"worker: {str(record.get('kind', '')).lower()} to the channel", timestamp_ms, where)
 
     def _accepted(self, record: dict[str, Any], timestamp_ms: int, where: tuple[str, int, int]) -> Flow | None:
         stage = {"CONSUMER_MESSAGE": "LiveEngage accepted", "AGENT_MESSAGE": "channel gateway accepted"}.get(

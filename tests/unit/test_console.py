@@ -45,8 +45,8 @@ def test_an_agent_message_is_followed_by_its_dialog_and_sequence_to_the_channel(
     book.add(catalogue.LIVEENGAGE_EVENTS.name, 1, 5, T0, {
         "event_id": "le-9", "event_type": "ContentEvent", "conversation_id": "conv-1", "dialog_id": "d-1",
         "sequence": 3, "received_at": at(0)})
-    book.add(catalogue.CHANNEL_OUTBOUND.name, 0, 8, T0 + 20, {
-        "message_id": "d-1:3", "kind": "TEXT", "channel_id": "sms", "consumer_id": "+1555", "created_at": at(20)})
+    book.add(catalogue.CHANNEL_OUTBOUND.name, 0, 8, T0 + 20, {  # created_at: the agent's time, before the webhook
+        "message_id": "d-1:3", "kind": "TEXT", "channel_id": "sms", "consumer_id": "+1555", "created_at": at(-300)})
     book.add(catalogue.ANALYTICS_EVENTS.name, 0, 4, T0 + 60, {
         "event_id": "d-1:3", "kind": "AGENT_MESSAGE", "conversation_id": "conv-1", "occurred_at": at(55)})
     assert stages(book, "le-9") == [("webhook bridge", 0), ("worker: text to the channel", 20),
