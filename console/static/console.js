@@ -117,7 +117,7 @@ async function setUpConsumer() {
   $("#channel").replaceChildren(...consumer.channels.map((c) =>
     element("option", { value: c.channel_id }, c.kind === "twilio" ? `${c.channel_id} (Twilio ${c.number})` : c.channel_id)));
   $("#number").value = `+1555${String(Math.floor(Math.random() * 1e7)).padStart(7, "0")}`;
-  const restart = () => { consumer.sent = []; consumer.inbox = []; renderInbox(); };
+  const restart = () => { consumer.sent = []; consumer.inbox = []; agent.pinned = false; renderInbox(); };
   $("#channel").addEventListener("change", restart);
   $("#number").addEventListener("change", restart);
   $("#consumer-form").addEventListener("submit", (event) => {
@@ -141,7 +141,8 @@ async function setUpConsumer() {
 
 // ---------------------------------------------------------------- agent
 
-const agent = { conversations: [], selected: null };
+// pinned: the person chose a conversation; until then the pane follows the consumer being played.
+const agent = { conversations: [], selected: null, pinned: false };
 
 const SAMPLE_CARD = {
   type: "vertical",
@@ -177,7 +178,7 @@ function renderConversations() {
       element("td", { class: `state-${c.state}` }, c.state),
       element("td", {}, c.skill_id || ""),
       element("td", {}, messagesOf(c).length));
-    row.addEventListener("click", () => { agent.selected = c.conversation_id; renderAgent(); });
+    row.addEventListener("click", () => { agent.selected = c.conversation_id; agent.pinned = true; renderAgent(); });
     return row;
   });
   $("#conversations tbody").replaceChildren(...rows);
@@ -219,10 +220,12 @@ function renderAgent() {
 async function pollConversations() {
   try {
     agent.conversations = (await api("/api/conversations")).conversations;
-    if (!selected()) {  // follow the consumer being played, else the newest conversation
-      const mine = agent.conversations.filter((c) => c.ext_consumer_id.endsWith(`:${$("#number").value.trim()}`));
+    if (!agent.pinned || !selected()) {  // the played consumer's newest conversation, else the newest of all
+      const played = `${$("#channel").value}:${$("#number").value.trim()}`;
+      const mine = agent.conversations.filter((c) => c.ext_consumer_id === played);
       const pick = mine.at(-1) || agent.conversations.at(-1);
       agent.selected = pick ? pick.conversation_id : null;
+      agent.pinned = false;
     }
     renderAgent();
   } catch (error) {
