@@ -33,6 +33,7 @@ def compose_env() -> dict[str, str]:
         **stack.liveengage_sandbox_secrets(account),
         **stack.channel_sandbox_secrets(),
         "GRAFANA_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+        "LEC_CONSOLE_TOKEN": secrets.token_urlsafe(18),
     }
 
 

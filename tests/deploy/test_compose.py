@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 COMPOSECHECK = ROOT / ".tools" / "composecheck"
 CONNECTOR_ROLES = {"channel-bridge", "webhook-bridge", "worker", "register-webhooks", "liveengage-sandbox",
-                   "channel-sandbox"}
+                   "channel-sandbox", "console"}
 
 
 def composecheck(compose: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -104,8 +104,13 @@ def test_processes_reach_each_other_by_service_name(project: dict[str, Any]) -> 
     assert "PLAINTEXT://kafka:19092" in services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
     channel_sandbox = services["channel-sandbox"]["command"]
     assert channel_sandbox[channel_sandbox.index("--bridge-url") + 1] == "http://channel-bridge:8081"
-    for name in CONNECTOR_ROLES - {"liveengage-sandbox", "channel-sandbox"}:
+    for name in CONNECTOR_ROLES - {"liveengage-sandbox", "channel-sandbox", "console"}:
         assert services[name]["environment"]["LEC_CHANNELS"] == worker["LEC_CHANNELS"]
+    console = services["console"]
+    assert console["environment"]["LEC_CONSOLE_TOKEN"], "off loopback the console needs its token"
+    for flag, service in (("--liveengage-url", "liveengage-sandbox"), ("--channel-url", "channel-sandbox")):
+        url = urlsplit(console["command"][console["command"].index(flag) + 1])
+        assert url.hostname == service and str(url.port) in services[service]["command"]
 
 
 def test_prometheus_scrapes_every_process_and_loads_the_alert_rules(project: dict[str, Any],
