@@ -148,7 +148,8 @@ def create_app(config: ConsoleConfig) -> Starlette:
             letters = await deadletter_tool.read_letters(config.kafka_bootstrap, config.partitions, config.app_id)
         except KafkaError as exc:
             return JSONResponse({"error": "kafka_unavailable", "detail": exc.__class__.__name__}, status_code=503)
-        return JSONResponse({"dead_letters": letters})
+        return JSONResponse({"dead_letters": [letter | {"failed_at": letter["failed_at"].isoformat()}
+                                              for letter in letters]})
 
     async def replay(request: Request) -> JSONResponse:
         try:

@@ -15,11 +15,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
-import httpx
-
-from devstack.prometheus import DASHBOARD
+from devstack.prometheus import DASHBOARD, PrometheusApi
 
 GRID_COLUMNS = 24
 RATE_INTERVAL = "$__rate_interval"
@@ -38,24 +35,6 @@ class Panel:
     unit: str
     grid: dict[str, int]
     queries: list[PanelQuery]
-
-
-class RangeQuerier(Protocol):
-    def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[dict[str, Any]]: ...
-
-
-class PrometheusHttp:
-    """``query_range`` against any Prometheus URL (``devstack.prometheus.PrometheusServer`` offers the same)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-
-    def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[dict[str, Any]]:
-        answer = httpx.get(f"{self.url}/api/v1/query_range", timeout=30.0, params={
-            "query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s:g}"}).json()
-        if answer.get("status") != "success":
-            raise RuntimeError(f"{expr}: {answer.get('error')}")
-        return list(answer["data"]["result"])
 
 
 def load_panels(rate_interval: str, path: Path = DASHBOARD) -> list[Panel]:
@@ -77,7 +56,7 @@ def legend(template: str, labels: dict[str, str]) -> str:
     return text or ", ".join(f"{k}={v}" for k, v in labels.items()) or "value"
 
 
-def render(querier: RangeQuerier, out: Path, start: float, end: float, step_s: float, rate_interval: str,
+def render(querier: PrometheusApi, out: Path, start: float, end: float, step_s: float, rate_interval: str,
            title: str = "LiveEngage connector: overview") -> dict[str, int]:
     """Draw every panel into ``out`` (PNG); return the number of series each panel's queries gave."""
     import matplotlib
@@ -135,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     end = time.time()
     start = end - args.minutes * 60
-    counts = render(PrometheusHttp(args.prometheus), args.out, start, end, max(args.minutes * 60 / 300, 1.0),
-                    args.rate_interval)
+    prometheus = PrometheusApi(args.prometheus)
+    try:
+        counts = render(prometheus, args.out, start, end, max(args.minutes * 60 / 300, 1.0), args.rate_interval)
+    finally:
+        prometheus.close()
     for title, count in counts.items():
         print(f"{count:4d} series  {title}")
     print(f"wrote {args.out}")

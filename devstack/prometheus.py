@@ -76,51 +76,21 @@ def scrape_config(targets: dict[str, list[str]], interval_s: float, rule_files: 
     return str(yaml.safe_dump(config, sort_keys=False))
 
 
-class PrometheusServer:
-    """A Prometheus on 127.0.0.1:``port`` with its own data directory under ``run_dir``."""
+class PrometheusApi:
+    """Prometheus's HTTP API at ``url``: range queries, targets, rules and alerts."""
 
-    def __init__(self, port: int, run_dir: Path) -> None:
-        self.port = port
-        self.run_dir = run_dir
-        self.process: ManagedProcess | None = None
-        self.http = httpx.Client(timeout=10.0)
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(timeout=30.0)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, targets: dict[str, list[str]], interval_s: float = 5.0,
-              rule_files: tuple[Path, ...] = (ALERT_RULES,), timeout: float = 60.0) -> None:
-        executable = binary()
-        if executable is None:
-            raise PrometheusError("prometheus is not installed: make test and make run unpack it into .tools/")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        config = self.run_dir / "prometheus.yml"
-        config.write_text(scrape_config(targets, interval_s, list(rule_files)))
-        self.process = ManagedProcess("prometheus", [
-            str(executable), f"--config.file={config}", f"--storage.tsdb.path={self.run_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1d",
-        ], {}, self.run_dir / "prometheus.log")
-        self.process.start()
-        self.process.wait_http(f"{self.url}/-/ready", timeout)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+    def close(self) -> None:
         self.http.close()
 
     def _api(self, path: str, **params: str) -> Any:
-        answer = self.http.get(f"{self.url}/api/v1/{path}", params=params)
-        body = answer.json()
+        body = self.http.get(f"{self.url}/api/v1/{path}", params=params).json()
         if body.get("status") != "success":
             raise PrometheusError(f"{path} {params}: {body.get('errorType')}: {body.get('error')}")
         return body["data"]
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """The instant vector (or scalar) ``expr`` evaluates to now."""
-        data = self._api("query", query=expr)
-        return data["result"] if data["resultType"] in ("vector", "matrix") else [{"metric": {}, "value":
-                                                                                   data["result"]}]
 
     def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[dict[str, Any]]:
         data = self._api("query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step_s:g}")
@@ -145,3 +115,33 @@ class PrometheusServer:
                 return
             time.sleep(0.5)
         raise PrometheusError(f"targets not all up after {timeout:.0f}s: {self.targets()}")
+
+
+class PrometheusServer(PrometheusApi):
+    """A Prometheus on 127.0.0.1:``port`` with its own data directory under ``run_dir``."""
+
+    def __init__(self, port: int, run_dir: Path) -> None:
+        super().__init__(f"http://127.0.0.1:{port}")
+        self.port = port
+        self.run_dir = run_dir
+        self.process: ManagedProcess | None = None
+
+    def start(self, targets: dict[str, list[str]], interval_s: float = 5.0,
+              rule_files: tuple[Path, ...] = (ALERT_RULES,), timeout: float = 60.0) -> None:
+        executable = binary()
+        if executable is None:
+            raise PrometheusError("prometheus is not installed: make test and make run unpack it into .tools/")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        config = self.run_dir / "prometheus.yml"
+        config.write_text(scrape_config(targets, interval_s, list(rule_files)))
+        self.process = ManagedProcess("prometheus", [
+            str(executable), f"--config.file={config}", f"--storage.tsdb.path={self.run_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1d",
+        ], {}, self.run_dir / "prometheus.log")
+        self.process.start()
+        self.process.wait_http(f"{self.url}/-/ready", timeout)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+        self.close()

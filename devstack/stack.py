@@ -340,7 +340,9 @@ class Stack:
 
     def worker_port(self, name: str) -> int:
         """The port of a worker's probes and metrics, chosen before it first starts (for scrape targets)."""
-        return self.worker_web_ports.setdefault(name, free_port())
+        if name not in self.worker_web_ports:
+            self.worker_web_ports[name] = free_port()
+        return self.worker_web_ports[name]
 
     def start_worker(self, name: str = "worker") -> ManagedProcess:
         """Start a (further) worker process of the same app: it joins the consumer group and shares the work."""

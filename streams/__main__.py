@@ -60,7 +60,7 @@ def dead_letters(settings: WorkerSettings, argv: list[str]) -> int:
     try:
         if args.action == "list":
             print(asyncio.run(deadletter_tool.list_letters(settings.kafka_bootstrap, settings.partitions,
-                                                           args.source)))
+                                                           settings.app_id, args.source)))
             return 0
         if not args.source:
             parser.error("replay needs --source")

@@ -10,9 +10,10 @@ twice.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas import topics as catalogue
@@ -28,24 +29,40 @@ def source_spec(name: str) -> catalogue.TopicSpec:
     raise ValueError(f"{name} is not a source topic; one of {', '.join(s.name for s in catalogue.SOURCES)}")
 
 
-async def _read(bootstrap: str, topic: str, partitions: int, group: str | None,
-                ) -> tuple[list[tuple[TopicPartition, int, dict[str, Any]]], dict[TopicPartition, int]]:
-    """Every record of ``topic`` after ``group``'s committed offsets (from the start without a group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+@dataclass(frozen=True)
+class Found:
+    """What one read of dead-letter topics found: their records, where they end, and how far the group got."""
+
+    records: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]]
+    ends: dict[TopicPartition, int]
+    committed: dict[TopicPartition, int]
+
+
+async def _read(bootstrap: str, topics: list[str], partitions: int, group: str, *, after_committed: bool) -> Found:
+    """The records of ``topics`` from the start, or only those after ``group``'s committed offsets; assigning the
+    partitions by hand reads the group's offsets without joining it."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
-        assigned = [TopicPartition(topic, p) for p in range(partitions)]
+        assigned = [TopicPartition(topic, p) for topic in topics for p in range(partitions)]
         consumer.assign(assigned)
         ends = await consumer.end_offsets(assigned)
-        found: list[tuple[TopicPartition, int, dict[str, Any]]] = []
+        committed = {tp: await consumer.committed(tp) or 0 for tp in assigned}
+        records: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]] = []
+        remaining = set()
         for tp in assigned:
-            committed = await consumer.committed(tp) if group else None
-            consumer.seek(tp, committed or 0)
-            while await consumer.position(tp) < ends[tp]:
-                for message in (await consumer.getmany(tp, timeout_ms=2000)).get(tp, []):
-                    found.append((tp, message.offset, DEAD_LETTER.decode(message.value)))
-        return found, ends
+            begin = committed[tp] if after_committed else 0
+            if begin < ends[tp]:
+                consumer.seek(tp, begin)
+                remaining.add(tp)
+        while remaining:
+            for tp, messages in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
+                records += [(tp, message) for message in messages]
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        # In the catalogue's order of topics, then by partition and offset.
+        records.sort(key=lambda found: (assigned.index(found[0]), found[1].offset))
+        return Found(records, ends, committed)
     finally:
         await consumer.stop()
 
@@ -58,35 +75,16 @@ async def read_letters(bootstrap: str, partitions: int, app_id: str, source: str
                        ) -> list[dict[str, Any]]:
     """Every dead letter (of one source, or of all) with its headers and whether ``replay`` has sent it back;
     without its key and value, which may hold personal data. One reader for all the dead-letter topics."""
-    specs = [source_spec(source)] if source else list(catalogue.SOURCES)
-    assigned = [TopicPartition(spec.dead_letters.name, p) for spec in specs for p in range(partitions)]
-    # The replay group's offsets say what was replayed; assigning partitions by hand does not join the group.
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=replay_group(app_id), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(assigned)
-        ends = await consumer.end_offsets(assigned)
-        remaining = {tp for tp in assigned if ends[tp] > 0}
-        reached = {tp: await consumer.committed(tp) or 0 for tp in remaining}
-        for tp in remaining:
-            consumer.seek(tp, 0)
-        letters: list[dict[str, Any]] = []
-        while remaining:
-            for tp, messages in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
-                for message in messages:
-                    letter = DEAD_LETTER.decode(message.value)
-                    letters.append({**{k: v for k, v in letter.items() if k not in ("key", "value")},
-                                    "failed_at": letter["failed_at"].isoformat(),
-                                    "headers": {name: value.decode(errors="replace")
-                                                for name, value in message.headers or ()},
-                                    "dead_letter_topic": tp.topic, "dead_letter_partition": tp.partition,
-                                    "dead_letter_offset": message.offset, "replayed": message.offset < reached[tp]})
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-        return sorted(letters, key=lambda d: (d["dead_letter_topic"], d["dead_letter_partition"],
-                                              d["dead_letter_offset"]))
-    finally:
-        await consumer.stop()
+    topics = [spec.dead_letters.name for spec in ([source_spec(source)] if source else catalogue.SOURCES)]
+    found = await _read(bootstrap, topics, partitions, replay_group(app_id), after_committed=False)
+    letters = []
+    for tp, message in found.records:
+        letter = DEAD_LETTER.decode(message.value)
+        letters.append({**{k: v for k, v in letter.items() if k not in ("key", "value")},
+                        "headers": {name: value.decode(errors="replace") for name, value in message.headers or ()},
+                        "dead_letter_topic": tp.topic, "dead_letter_partition": tp.partition,
+                        "dead_letter_offset": message.offset, "replayed": message.offset < found.committed[tp]})
+    return letters
 
 
 def describe(letters: Iterable[dict[str, Any]]) -> str:
@@ -95,32 +93,28 @@ def describe(letters: Iterable[dict[str, Any]]) -> str:
     return "\n".join(rows) or "no dead letters"
 
 
-async def list_letters(bootstrap: str, partitions: int, source: str | None) -> str:
-    specs = [source_spec(source)] if source else list(catalogue.SOURCES)
-    letters = []
-    for spec in specs:
-        found, _ = await _read(bootstrap, spec.dead_letters.name, partitions, None)
-        letters += [letter for _, _, letter in found]
-    return describe(letters)
+async def list_letters(bootstrap: str, partitions: int, app_id: str, source: str | None) -> str:
+    return describe(await read_letters(bootstrap, partitions, app_id, source))
 
 
 async def replay(bootstrap: str, partitions: int, source: str, app_id: str) -> int:
     """Replay the not yet replayed dead letters of ``source``; return how many."""
     spec = source_spec(source)
     group = replay_group(app_id)
-    found, ends = await _read(bootstrap, spec.dead_letters.name, partitions, group)
+    found = await _read(bootstrap, [spec.dead_letters.name], partitions, group, after_committed=True)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     try:
-        for _, _, letter in found:
+        for _, message in found.records:
+            letter = DEAD_LETTER.decode(message.value)
             await producer.send_and_wait(source, key=letter["key"], value=letter["value"])
     finally:
         await producer.stop()
     committer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await committer.start()
     try:
-        committer.assign(list(ends))
-        await committer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
+        committer.assign(list(found.ends))
+        await committer.commit({tp: OffsetAndMetadata(end, "") for tp, end in found.ends.items()})
     finally:
         await committer.stop()
-    return len(found)
+    return len(found.records)
