@@ -58,6 +58,10 @@ class ChannelBridgeSettings(BridgeSettings):
 
 class WebhookBridgeSettings(BridgeSettings):
     liveengage_accounts: dict[str, LiveEngageApp]
+    # LiveEngage expects an answer within 2.5 s and may disable an app that is slower for two minutes
+    # (Connector API Webhooks/notification-protocol.md, disclaimers.md): a fast 503 is better than a late 200.
+    produce_timeout_s: float = Field(2.0, gt=0, le=2.5, description="longest wait for Kafka's acknowledgement "
+                                     "before 503; LiveEngage wants an answer within 2.5 s")
 
     def secrets(self) -> list[str]:
         return [app.client_secret.get_secret_value() for app in self.liveengage_accounts.values()]

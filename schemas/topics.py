@@ -42,8 +42,9 @@ CHOICES_TABLE = "offered-choices"  # OfferedChoices by channel_id:consumer_id
 IDENTITIES_TABLE = "consumer-identities"  # ConsumerIdentity by lp_consumer_id
 DELIVERED_TABLE = "delivered-messages"  # the latest channel deliveries done, by channel_id:consumer_id
 OPT_OUTS_TABLE = "opt-outs"  # consumers who texted STOP, by channel_id:consumer_id
+PARKED_TABLE = "parked-events"  # ParkedEvents: LiveEngage events waiting for their route, by conversation id
 TABLES = (CONVERSATIONS_TABLE, ROUTES_TABLE, SEEN_EVENTS_TABLE, CHOICES_TABLE, IDENTITIES_TABLE, DELIVERED_TABLE,
-          OPT_OUTS_TABLE)
+          OPT_OUTS_TABLE, PARKED_TABLE)
 
 
 def consumer_key(channel_id: str, consumer_id: str) -> str:

@@ -1,17 +1,17 @@
 """LiveEngage → consumer: verified webhook events become channel messages or consumer-side commands.
 
-``index_conversations`` keeps the conversation-routes table (conversation id → channel and consumer).
-``route_agent_events`` reads one conversation's LiveEngage events in order, drops redeliveries (seen-events
-table), the consumer's own echoes and private agent notes, renders agent texts and structured content for the
-channel, and hands conversation changes and the agent's receipts to the consumer side as commands.
+``index_conversations`` keeps the conversation-routes table (conversation or survey dialog id → channel and
+consumer) and hands over the events parked waiting for a route. ``route_agent_events`` reads one conversation's
+LiveEngage events in order, drops redeliveries (seen-events table), the consumer's own echoes and private agent
+notes, renders agent texts and structured content for the channel, and hands conversation changes and the
+agent's receipts to the consumer side as commands. An event without a route never waits on the partition: it
+is parked by conversation (``streams.parking``) until the route comes, or dropped once too old.
 Delivery to the channel is ``streams.delivery``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from typing import Any
 
 import faust
@@ -20,8 +20,8 @@ from faust.types import EventT, StreamT
 from schemas.codec import codec
 from schemas.topics import consumer_key
 from streams.deadletters import DeadLetters
-from streams.errors import UnknownConversationError
-from streams.records import decode
+from streams.parking import ParkedEvents
+from streams.records import decode, key_of
 from streams.rendering import render
 from streams.settings import WorkerSettings
 from streams.state import RecentIds, RecordTable
@@ -34,6 +34,7 @@ COMMAND = codec("LiveEngageCommand")
 IDENTITY = codec("ConsumerIdentity")
 MESSAGING = "ms.MessagingEventNotification"
 TYPING_STATES = {"COMPOSING": True, "ACTIVE": False, "PAUSE": False}
+TYPING_MARK = "typing="  # the seen-events marker of the typing state last sent to the channel
 
 
 def consumer_content(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -65,6 +66,7 @@ def consumer_content(event: dict[str, Any]) -> dict[str, Any] | None:
         "kind": "TEXT",
         "text": rendered.text,
         "choices": rendered.choices,
+        "choice_metadata": rendered.metadata,
         "sequence": event["sequence"],
         "created_at": event["received_at"],  # the webhook's arrival: delivery latency counts from there
     }
@@ -72,7 +74,11 @@ def consumer_content(event: dict[str, Any]) -> dict[str, Any] | None:
 
 def conversation_change(event: dict[str, Any]) -> dict[str, Any] | None:
     """The ConversationChange an ExConversationChangeNotification change describes; ``None`` for DELETE
-    (undocumented for webhooks) or a change without details. Pure."""
+    (undocumented for webhooks) or a change without details. Pure.
+
+    Older notifications lack ``dialogs``, ``stage`` and ``skillId`` (Connector API ``Webhooks/webhooks-examples.md``);
+    those stay null here and the sender treats null as "not said".
+    """
     change = json.loads(event["change_json"])
     result = change.get("result") or {}
     details = result.get("conversationDetails")
@@ -84,9 +90,11 @@ def conversation_change(event: dict[str, Any]) -> dict[str, Any] | None:
     current = (survey or open_dialogs or [{}])[0]
     agents = [p.get("id") for p in details.get("participants") or [] if p.get("role") == "ASSIGNED_AGENT"]
     updated = details.get("metaDataLastUpdateTs")
+    stage = details.get("stage")
     return {
         "conversation_id": event["conversation_id"],
         "state": str(details.get("state", "OPEN")),
+        "stage": str(stage) if stage is not None else None,
         "close_reason": details.get("closeReason"),
         "dialog_id": current.get("dialogId"),
         "dialog_type": current.get("dialogType"),
@@ -96,18 +104,23 @@ def conversation_change(event: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds, dead_letters: DeadLetters,
-            settings: WorkerSettings) -> None:
+def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds, parked: ParkedEvents,
+            dead_letters: DeadLetters, settings: WorkerSettings) -> None:
     """Register this flow's agents on ``app``."""
 
     @app.agent(topics.conversation_routes, name="index_conversations")
     async def index_conversations(stream: StreamT[bytes]) -> None:
-        """Remember which channel and consumer each LiveEngage conversation belongs to."""
+        """Remember which channel and consumer each LiveEngage conversation belongs to, and hand over the events
+        that were parked waiting for it."""
         await dead_letters.consume(stream, index)
 
     async def index(event: EventT[bytes]) -> None:
-        route = decode(ROUTE, event)
-        routes.put(route["conversation_id"], route)
+        key = key_of(event)
+        routes.put(key, decode(ROUTE, event))
+        # Routes and events share keys and partition counts, so this conversation's parked events are here.
+        while (raw := parked.first(key)) is not None:
+            await route_known(EVENT.decode(raw))
+            parked.pop_first(key, event.message.partition)
 
     @app.agent(topics.liveengage_events, name="route_agent_events")
     async def route_agent_events(stream: StreamT[bytes]) -> None:
@@ -116,42 +129,66 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
 
     async def route_event(event: EventT[bytes]) -> None:
         record = decode(EVENT, event)
+        partition = event.message.partition
+        parked.expire(partition, record["received_at"])
         if record["originator_role"] == "CONSUMER":
             return  # the consumer's own event coming back
-        # Sequenced events and conversation changes have stable ids; redeliveries of them are dropped here.
+        key = record["conversation_id"]
+        if parked.holds(key):  # earlier events of this conversation wait for its route: this one waits behind
+            parked.park(key, EVENT.encode(record), record["received_at"], partition)
+        elif routes.get(key) is not None:
+            await route_known(record)
+        else:
+            if record["notification_type"] != MESSAGING and (change := conversation_change(record)) is not None:
+                # Not routed (yet): perhaps a conversation LiveEngage opened for one of our consumers; the identity
+                # index matches its consumer and publishes the route (streams.identities).
+                await announce_unrouted(record, change)
+            # Kept for the route in either case: the creation of a conversation the sender is opening arrives
+            # before its route, and must still come before the changes that follow it.
+            parked.park(key, EVENT.encode(record), record["received_at"], partition)
+
+    def is_redelivery(record: dict[str, Any]) -> bool:
+        # Sequenced events and conversation changes have stable ids; chat states are byte-identical from one
+        # typing cycle to the next, so they are told apart by the state the channel shows instead.
         stable = record["sequence"] is not None or record["event_type"] is None
-        if stable and seen.seen(record["conversation_id"], record["event_id"]):
+        return stable and seen.seen(record["conversation_id"], record["event_id"])
+
+    async def route_known(record: dict[str, Any]) -> None:
+        """Handle one event of a routed conversation, unless it is a redelivery."""
+        if is_redelivery(record):
             return
-        await dispatch(record)
-        if stable:
+        route = routes.get(record["conversation_id"])
+        assert route is not None  # callers check
+        await dispatch(record, route)
+        if record["sequence"] is not None or record["event_type"] is None:
             seen.add(record["conversation_id"], record["event_id"])
 
-    async def dispatch(record: dict[str, Any]) -> None:
+    async def dispatch(record: dict[str, Any], route: dict[str, Any]) -> None:
         if record["notification_type"] != MESSAGING:
-            change = conversation_change(record)
-            if change is None:
-                return
-            if routes.get(record["conversation_id"]) is None:
-                # Not routed (yet): the identity index forwards it once it knows the consumer, without
-                # holding up this conversation's partition (streams.identities).
-                await announce_unrouted(record, change)
-            else:
-                await to_consumer_side(record, "APPLY_CHANGE", change=change)
+            if (change := conversation_change(record)) is not None:
+                await to_consumer_side(record, route, "APPLY_CHANGE", change=change)
             return
         body = json.loads(record["change_json"]).get("event") or {}
         if record["event_type"] == "AcceptStatusEvent" and body.get("status") in ("ACCEPT", "READ"):
-            await to_consumer_side(record, "AGENT_RECEIPT", accept_status=body["status"],
+            await to_consumer_side(record, route, "AGENT_RECEIPT", accept_status=body["status"],
                                    sequences=[s for s in body.get("sequenceList") or [] if isinstance(s, int)])
         elif record["event_type"] == "ChatStateEvent" and body.get("chatState") in TYPING_STATES:
-            route = await wait_for_route(record["conversation_id"])
-            channel = settings.channels.get(route["channel_id"])
-            if channel is not None and channel.capabilities.typing:
-                await to_channel(route, {"message_id": f"{record['event_id']}:typing", "kind": "TYPING",
-                                         "typing": TYPING_STATES[body["chatState"]],
-                                         "conversation_id": record["conversation_id"],
-                                         "created_at": record["received_at"]})
+            await typing(record, route, TYPING_STATES[body["chatState"]])
         elif (content := consumer_content(record)) is not None:
-            await to_channel(await wait_for_route(record["conversation_id"]), content)
+            await to_channel(route, content)
+            seen.mark(record["conversation_id"], TYPING_MARK, "")  # a message ends the typing the channel shows
+
+    async def typing(record: dict[str, Any], route: dict[str, Any], composing: bool) -> None:
+        """Typing on or off, once per change of what the channel shows: a redelivered chat state is a repeat."""
+        if seen.marker(record["conversation_id"], TYPING_MARK) == str(composing):
+            return
+        channel = settings.channels.get(route["channel_id"])
+        if channel is not None and channel.capabilities.typing:
+            arrived = int(record["received_at"].timestamp() * 1000)
+            await to_channel(route, {"message_id": f"{record['dialog_id']}:typing@{arrived}", "kind": "TYPING",
+                                     "typing": composing, "conversation_id": route["conversation_id"],
+                                     "created_at": record["received_at"]})
+        seen.mark(record["conversation_id"], TYPING_MARK, str(composing))
 
     async def announce_unrouted(record: dict[str, Any], change: dict[str, Any]) -> None:
         """A change of a conversation with no route (yet): let the identity index match its consumer."""
@@ -163,24 +200,14 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
             await publish(topics.consumer_identities, consumers[0], IDENTITY.encode(identity))
 
     async def to_channel(route: dict[str, Any], content: dict[str, Any]) -> None:
-        message = content | {"channel_id": route["channel_id"], "consumer_id": route["consumer_id"]}
+        message = content | {"channel_id": route["channel_id"], "consumer_id": route["consumer_id"],
+                             "conversation_id": route["conversation_id"]}
         await publish(topics.channel_outbound, consumer_key(route["channel_id"], route["consumer_id"]),
                       OUTBOUND.encode(message))
 
-    async def to_consumer_side(record: dict[str, Any], action: str, **fields: Any) -> None:
-        route = await wait_for_route(record["conversation_id"])
+    async def to_consumer_side(record: dict[str, Any], route: dict[str, Any], action: str, **fields: Any) -> None:
         command = {"command_id": record["event_id"], "account_id": route["account_id"],
                    "channel_id": route["channel_id"], "consumer_id": route["consumer_id"], "action": action,
                    "created_at": record["received_at"], **fields}
         await publish(topics.liveengage_commands, consumer_key(route["channel_id"], route["consumer_id"]),
                       COMMAND.encode(command))
-
-    async def wait_for_route(conversation_id: str) -> dict[str, Any]:
-        # The route is published just before the first SEND of a new conversation, on another topic: give
-        # index_conversations a moment to catch up before deciding the conversation is not ours.
-        deadline = time.monotonic() + settings.route_wait_s
-        while (route := routes.get(conversation_id)) is None:
-            if time.monotonic() >= deadline:
-                raise UnknownConversationError(f"conversation {conversation_id} was not opened by this connector")
-            await asyncio.sleep(0.05)
-        return route

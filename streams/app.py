@@ -13,6 +13,7 @@ from streams.deadletters import DeadLetters, HandledOnlyEvent
 from streams.health import HealthEndpoint
 from streams.liveengage import LiveEngageClient
 from streams.optout import OptOuts
+from streams.parking import ParkedEvents
 from streams.settings import WorkerSettings
 from streams.sender import ConversationSender
 from streams.state import RecentIds, RecordTable
@@ -80,8 +81,10 @@ def create_app(settings: WorkerSettings) -> faust.App:
     consumer_flow.install(app, topics, sender, choices, opt_outs, dead_letters, settings)
     identities.install(app, topics, RecordTable(tables[catalogue.IDENTITIES_TABLE], "ConsumerIdentity"),
                        dead_letters)
+    parked = ParkedEvents(tables[catalogue.PARKED_TABLE], max_age_s=settings.foreign_event_max_age_s,
+                          max_events=settings.parked_events_max, max_conversations=settings.parked_conversations_max)
     agent_flow.install(app, topics, RecordTable(tables[catalogue.ROUTES_TABLE], "ConversationRoute"),
-                       RecentIds(tables[catalogue.SEEN_EVENTS_TABLE], keep=SEEN_EVENTS_KEPT), dead_letters,
+                       RecentIds(tables[catalogue.SEEN_EVENTS_TABLE], keep=SEEN_EVENTS_KEPT), parked, dead_letters,
                        settings)
     delivered = RecentIds(tables[catalogue.DELIVERED_TABLE], keep=DELIVERIES_KEPT)
     delivery.install(app, topics, delivered, choices, opt_outs, dead_letters, channels, analytics, settings)

@@ -40,21 +40,29 @@ ACTIONS = {"TEXT": "PUBLISH_TEXT", "FILE": "PUBLISH_FILE", "RECEIPT": "ACCEPT_ST
            "CLOSE": "CLOSE", "SURVEY": "SUBMIT_SURVEY"}
 
 
-def chosen(text: str, choices: list[str]) -> str:
-    """A reply that is just the number of an offered choice stands for that choice's text."""
+def chosen(text: str, choices: list[str]) -> int | None:
+    """The index of the offered choice a reply stands for: a reply that is just its number, or its text."""
     stripped = text.strip().rstrip(".")
     if stripped.isdigit() and 1 <= int(stripped) <= len(choices):
-        return choices[int(stripped) - 1]
-    return text
+        return int(stripped) - 1
+    matching = [index for index, choice in enumerate(choices) if choice.casefold() == text.strip().casefold()]
+    return matching[0] if matching else None
 
 
-def command_for(inbound: dict[str, Any], settings: WorkerSettings, choices: list[str]) -> dict[str, Any]:
-    """The LiveEngage command for one channel event. Pure: no I/O."""
+def command_for(inbound: dict[str, Any], settings: WorkerSettings, offered: dict[str, Any] | None) -> dict[str, Any]:
+    """The LiveEngage command for one channel event. Pure: no I/O.
+
+    A text that picks one of the choices last offered becomes that choice's text, with what it answers and the
+    button's metadata (a survey's answer id, Messaging Window API tutorial ``post-conversation-survey-pcs.md``).
+    """
     route = settings.channels.get(inbound["channel_id"])
     if route is None:
         raise UnknownChannelError(f"channel {inbound['channel_id']!r} is not configured")
-    kind = inbound["kind"]
-    text = chosen(inbound["text"], choices) if kind == "TEXT" and inbound["text"] else inbound["text"]
+    kind, text = inbound["kind"], inbound["text"]
+    answers = metadata = None
+    if kind == "TEXT" and text and offered and (index := chosen(text, offered["choices"])) is not None:
+        text, answers = offered["choices"][index], offered["message_id"]
+        metadata = offered["metadata"][index] if index < len(offered["metadata"]) else None
     return {
         "command_id": inbound["event_id"],
         "account_id": route.account_id,
@@ -62,6 +70,8 @@ def command_for(inbound: dict[str, Any], settings: WorkerSettings, choices: list
         "consumer_id": inbound["consumer_id"],
         "action": ACTIONS.get(kind, "UNKNOWN"),
         "text": text,
+        "answers": answers,
+        "metadata_json": metadata,
         "profile": inbound["profile"],
         "created_at": inbound["received_at"],  # the bridge's acceptance: Send API latency counts from there
         "file": inbound["file"],
@@ -88,7 +98,7 @@ def install(app: faust.App, topics: Topics, sender: ConversationSender, choices:
         inbound = decode(INBOUND, event)
         if settings.log_pii:
             logger.debug("consumer %s sent %s %r", key, inbound["kind"], inbound["text"])
-        command = command_for(inbound, settings, offered["choices"] if offered else [])
+        command = command_for(inbound, settings, offered)
         channel = settings.channels[inbound["channel_id"]]  # known: command_for refuses an unknown channel
         if channel.capabilities.opt_out_keywords and inbound["kind"] == "TEXT":
             await obey_keyword(key, inbound, channel)

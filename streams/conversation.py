@@ -10,6 +10,7 @@ conversation reaches the consumer (``ADOPTED``); then they are sent into it. Not
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -61,6 +62,19 @@ TRANSITIONS: dict[tuple[Status, Trigger], Status] = {
 }
 
 CLOSE_TRIGGERS = {"AGENT": Trigger.AGENT_CLOSE, "SYSTEM": Trigger.SYSTEM_CLOSE, "CONSUMER": Trigger.CONSUMER_CLOSE}
+
+
+def is_over(change: dict[str, Any]) -> bool:
+    """Whether a ConversationChange reports the conversation as over.
+
+    While a post-conversation survey runs, LiveEngage reports ``state`` CLOSE with ``stage`` OPEN, the MAIN
+    dialog closed and a POST_SURVEY dialog open; the conversation is over once ``stage`` is CLOSE too
+    (developer-center: Messaging Window API tutorial ``post-conversation-survey-pcs.md``). Older notifications
+    have no stage (Connector API ``Webhooks/webhooks-examples.md``): then CLOSE without an open survey is over.
+    """
+    if change.get("stage") is not None:
+        return bool(change["stage"] == "CLOSE")
+    return bool(change["state"] == "CLOSE" and change["dialog_type"] != "POST_SURVEY")
 
 
 def next_status(status: Status | str, trigger: Trigger) -> Status:

@@ -153,12 +153,13 @@ class DeadLetters:
 
     async def _finish(self, event: EventT[bytes]) -> None:
         """The record is done: once Kafka has acknowledged its table writes, let Faust ack it."""
-        await self._table_writes_acknowledged(event)
+        message = event.message
+        await self.table_writes_acknowledged(f"{message.topic}[{message.partition}]@{message.offset}")
         self._commits.finished(event)
         _mark_handled(event)
 
-    async def _table_writes_acknowledged(self, event: EventT[bytes]) -> None:
-        """Wait until Kafka has acknowledged the table writes of the record just handled.
+    async def table_writes_acknowledged(self, what: str) -> None:
+        """Wait until Kafka has acknowledged the table writes made so far (those of ``what``).
 
         The next record's send must not start before this record's ledger entry (and the commands queued in its
         state) is durable: a crash would otherwise repeat more than the one send in flight. Waiting here, and
@@ -176,9 +177,8 @@ class DeadLetters:
                 await buffer.flush()
             await asyncio.wait_for(self._app.producer.flush(), max(deadline - time.monotonic(), 0.1))
         except (RuntimeError, TimeoutError, KafkaError) as exc:  # RuntimeError: Faust's "Producer not Running"
-            logger.critical("table writes of %s[%d]@%d not acknowledged within %.0fs (%s): exiting without "
-                            "committing", event.message.topic, event.message.partition, event.message.offset,
-                            publish_patience(), exc.__class__.__name__)
+            logger.critical("table writes of %s not acknowledged within %.0fs (%s): exiting without committing",
+                            what, publish_patience(), exc.__class__.__name__)
             os._exit(KAFKA_FAILURE_EXIT)
 
     async def _handle(self, event: EventT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:

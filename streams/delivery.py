@@ -67,7 +67,8 @@ def install(app: faust.App, topics: Topics, delivered: RecentIds, choices: Recor
                                    consumer_id=message["consumer_id"], content_type="text/plain",
                                    text=message["text"], latency_ms=since_ms(message["created_at"]))
         if message["choices"]:
-            choices.put(key, {"message_id": message["message_id"], "choices": message["choices"]})
+            choices.put(key, {"message_id": message["message_id"], "choices": message["choices"],
+                              "metadata": message["choice_metadata"]})
 
     async def held_back(key: str, message: dict[str, Any]) -> None:
         """An agent text for an opted-out consumer: NACK it in LiveEngage, and tell the agent once."""

@@ -7,7 +7,8 @@
     │   ├── UnknownConversationError      an agent event of a conversation this connector never opened
     │   ├── UnsupportedEventError         a kind of event this version cannot carry out
     │   ├── RemoteRejectedError           LiveEngage or the channel answered 4xx: retrying would not help
-    │   │   └── ConsumerOptedOutError     the gateway refused: the consumer opted out there (SMS STOP)
+    │   │   ├── ConsumerOptedOutError     the gateway refused: the consumer opted out there (SMS STOP)
+    │   │   └── ConsumerJwsRejectedError  LiveEngage refused the consumer's ConsumerJWS (40103/40104)
     │   ├── RemoteUnavailableError        5xx, 429, timeout or connection error (retriable=True); ``ambiguous``
     │   │                                 when the call may have taken effect (a retry can duplicate it)
     │   └── UnexpectedError               a bug met this record: logged with its traceback, kept for replay
@@ -55,6 +56,10 @@ class RemoteRejectedError(RecordError):
 
 class ConsumerOptedOutError(RemoteRejectedError):
     pass
+
+
+class ConsumerJwsRejectedError(RemoteRejectedError):
+    """The Send API's 401 names the ConsumerJWS, not the AppJWT: the sender fetches a new one once."""
 
 
 class RemoteUnavailableError(RecordError):

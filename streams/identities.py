@@ -19,6 +19,7 @@ from faust.types import EventT, StreamT
 
 from schemas.codec import codec
 from schemas.topics import consumer_key
+from streams.conversation import is_over
 from streams.deadletters import DeadLetters
 from streams.records import decode, key_of
 from streams.state import RecordTable
@@ -53,7 +54,7 @@ def install(app: faust.App, topics: Topics, identities: RecordTable, dead_letter
         identity = merged(identities.get(key), decode(IDENTITY, event))
         identities.put(key, identity)
         change = identity["change"]
-        if change is None or change["state"] != "OPEN" or identity["channel_id"] is None \
+        if change is None or is_over(change) or identity["channel_id"] is None \
                 or identity["consumer_id"] is None:
             return
         conversation_id = change["conversation_id"]

@@ -1,7 +1,10 @@
 """The LiveEngage client: Domain API, AppJWT (Sentinel), ConsumerJWS (IdP) and the Send API.
 
 Domains are cached for ten minutes; the AppJWT is cached per account until five minutes before it expires and
-refreshed once when the Send API answers 401. ConsumerJWS never expire: callers keep them in conversation state.
+renewed once when LiveEngage answers 401 for it. A 401 whose documented ``errorCode`` names the ConsumerJWS
+(40103 invalid, 40104 missing) raises ``ConsumerJwsRejectedError`` instead: ConsumerJWS never expire, callers keep
+them in conversation state and fetch a new one (Connector API ``SendAPI/authorization-and-authentication.md``).
+Request bodies go as UTF-8 JSON without ASCII escaping, since LiveEngage limits a request's characters.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 
 from streams import http, requests, tokens
-from streams.errors import RemoteRejectedError, UnknownChannelError
+from streams.errors import ConsumerJwsRejectedError, RemoteRejectedError, UnknownChannelError
 from streams.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -23,6 +26,7 @@ logger = logging.getLogger(__name__)
 DOMAIN_TTL_S = 600.0
 APP_JWT_EARLY_RENEWAL_S = 300.0
 MIN_THROTTLE_S = 1.0
+CONSUMER_JWS_ERRORS = (40103, 40104)  # Invalid ConsumerJWS, ConsumerJWS is missing; the rest are the AppJWT's
 
 
 @dataclass(frozen=True)
@@ -157,9 +161,11 @@ class LiveEngageClient:
               f"/api/account/{account_id}/messaging/consumer/{path}"
         what = f"Send API {path}"
 
+        body = requests.body_bytes(payload)
+
         async def post(app_jwt: str) -> http.Answer:
-            headers = {"Authorization": app_jwt, "X-LP-ON-BEHALF": consumer_jws}
-            return await http.request(self.http, "POST", url, what=what, params={"v": "3"}, json=payload,
+            headers = {"Authorization": app_jwt, "X-LP-ON-BEHALF": consumer_jws, "Content-Type": "application/json"}
+            return await http.request(self.http, "POST", url, what=what, params={"v": "3"}, data=body,
                                       headers=headers)
 
         response = await self._with_app_jwt(account_id, post)
@@ -175,13 +181,28 @@ class LiveEngageClient:
             await asyncio.sleep(wait)
         response: http.Answer = await post(await self.app_jwt(account_id))
         if response.status_code == 401:
+            _raise_for_consumer_jws(response)
             logger.info("LiveEngage answered 401 for account %s; renewing the AppJWT", account_id)
             response = await post(await self.app_jwt(account_id, renew=True))
+            if response.status_code == 401:
+                _raise_for_consumer_jws(response)
         if response.status_code == 429:
             pause = max(http.retry_after(response) or 0.0, MIN_THROTTLE_S)
             self._throttled_until[account_id] = self._clock() + pause
             logger.warning("LiveEngage throttled account %s; pausing its calls for %.1fs", account_id, pause)
         return response
+
+
+def _raise_for_consumer_jws(response: http.Answer) -> None:
+    """A 401 whose errorCode is about the ConsumerJWS; any other 401 (or none readable) is the AppJWT's."""
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    code = body.get("body", {}).get("errorCode") if isinstance(body, dict) and isinstance(body.get("body"), dict) \
+        else None
+    if code in CONSUMER_JWS_ERRORS:
+        raise ConsumerJwsRejectedError(f"ConsumerJWS refused (errorCode {code})", status=401, code=str(code))
 
 
 def _ok(answer: dict[str, Any]) -> bool:

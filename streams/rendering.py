@@ -7,6 +7,7 @@ URL. Pure functions, no I/O.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +18,16 @@ CONTAINERS = ("vertical", "horizontal", "carousel")
 class Rendered:
     lines: list[str] = field(default_factory=list)
     choices: list[str] = field(default_factory=list)
+    metadata: list[str | None] = field(default_factory=list)  # each choice's click.metadata, as JSON
 
     @property
     def text(self) -> str:
         return "\n".join(line for line in self.lines if line)
 
-    def add_choice(self, title: str, stands_for: str, link: str | None = None) -> None:
+    def add_choice(self, title: str, stands_for: str, link: str | None = None,
+                   metadata: list[Any] | None = None) -> None:
         self.choices.append(stands_for)
+        self.metadata.append(json.dumps(metadata, separators=(",", ":")) if metadata else None)
         self.lines.append(f"{len(self.choices)}. {title}" + (f" ({link})" if link else ""))
 
 
@@ -76,7 +80,8 @@ def _button(button: dict[str, Any], out: Rendered) -> None:
             link = str(action["uri"])
         elif action.get("type") == "navigate":
             link = _map_url(action)
-    out.add_choice(title, stands_for, link)
+    metadata = (button.get("click") or {}).get("metadata")
+    out.add_choice(title, stands_for, link, metadata if isinstance(metadata, list) else None)
 
 
 def _map_url(place: dict[str, Any]) -> str:

@@ -2,10 +2,71 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from streams.settings import ChannelRoute
+
+
+# LiveEngage refuses a SEND request over 5,000 characters (Connector API how-to guide, lp-devassist-connectors).
+# Counted here as UTF-16 code units of the body as sent (LiveEngage runs on the JVM), which is never fewer.
+SEND_LIMIT_CHARS = 5000
+# A part's request beside its text: envelope, ids (a UUID each) and field names, with room to spare.
+TEXT_REQUEST_ROOM = SEND_LIMIT_CHARS - 400
+
+
+def body_bytes(payload: Any) -> bytes:
+    """A request body as LiveEngage counts it: compact JSON in UTF-8, non-ASCII characters as they are (an
+    escaped ``\\uXXXX`` costs six characters of the limit for one)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _chars(text: str) -> int:
+    """What ``text`` costs inside a JSON string, in UTF-16 code units."""
+    return len(json.dumps(text, ensure_ascii=False)[1:-1].encode("utf-16-le")) // 2
+
+
+def text_parts(text: str, room: int = TEXT_REQUEST_ROOM) -> list[str]:
+    """``text`` as it fits in SEND requests: itself when it fits, else parts in order, split after whitespace
+    (inside a word only when one word is longer than a part)."""
+    if _chars(text) <= room:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for word in _words(text):
+        if _chars(current + word.rstrip()) <= room:
+            current += word
+            continue
+        if current.strip():
+            parts.append(current.rstrip())
+        current = ""
+        while _chars(word.rstrip()) > room:
+            cut = _longest_prefix(word, room)
+            parts.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current.strip():
+        parts.append(current.rstrip())
+    return parts
+
+
+def _words(text: str) -> list[str]:
+    words, start = [], 0
+    for index in range(1, len(text)):
+        if text[index - 1].isspace() and not text[index].isspace():
+            words.append(text[start:index])
+            start = index
+    return [*words, text[start:]]
+
+
+def _longest_prefix(word: str, room: int) -> int:
+    used = 0
+    for index, char in enumerate(word):
+        used += _chars(char)
+        if used > room:
+            return max(index, 1)
+    return len(word)
 
 
 def request(type_: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -47,9 +108,12 @@ def open_conversation(account_id: str, sde_list: list[dict[str, Any]], route: Ch
     ]
 
 
-def publish(conversation_id: str, dialog_id: str, event: dict[str, Any]) -> dict[str, Any]:
-    """``ms.PublishEvent`` into a dialog (the MAIN dialog's id is the conversation id; a survey has its own)."""
-    return request("ms.PublishEvent", {"dialogId": dialog_id, "conversationId": conversation_id, "event": event})
+def publish(conversation_id: str, dialog_id: str, event: dict[str, Any],
+            metadata: list[Any] | None = None) -> dict[str, Any]:
+    """``ms.PublishEvent`` into a dialog (the MAIN dialog's id is the conversation id; a survey has its own), with
+    the request's top-level ``metadata`` when given (the button a reply answers)."""
+    published = request("ms.PublishEvent", {"dialogId": dialog_id, "conversationId": conversation_id, "event": event})
+    return published | {"metadata": metadata} if metadata else published
 
 
 def text_event(text: str) -> dict[str, Any]:
@@ -78,11 +142,20 @@ def close_conversation(conversation_id: str) -> dict[str, Any]:
     return request("cm.UpdateConversationField", {"conversationId": conversation_id, "conversationField": field})
 
 
+def close_stage(conversation_id: str) -> dict[str, Any]:
+    """Close the conversation with every dialog, a running survey's too (Messaging Window API tutorial
+    post-conversation-survey-pcs.md, "Additional Notes": the field is spelt ``Stage``)."""
+    field = {"field": "Stage", "conversationState": "CLOSE"}
+    return request("cm.UpdateConversationField", {"conversationId": conversation_id, "conversationField": field})
+
+
 def survey_answer(conversation_id: str, csat_rate: int, fcr: bool | None) -> dict[str, Any]:
-    """CSAT (1-5) and FCR. LiveEngage requires all four fields: an unanswered FCR is sent as false with status
-    PARTIALLY_FILLED."""
-    field = {"field": "CSATRate", "csatRate": csat_rate, "csatResolutionConfirmation": bool(fcr),
-             "status": "FILLED" if fcr is not None else "PARTIALLY_FILLED"}
+    """CSAT (1-5) and FCR. An unanswered FCR question is left out (sending false would say "not resolved"),
+    with status PARTIALLY_FILLED."""
+    field: dict[str, Any] = {"field": "CSATRate", "csatRate": csat_rate,
+                             "status": "FILLED" if fcr is not None else "PARTIALLY_FILLED"}
+    if fcr is not None:
+        field["csatResolutionConfirmation"] = fcr
     return request("cm.UpdateConversationField", {"conversationId": conversation_id, "conversationField": field})
 
 

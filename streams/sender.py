@@ -6,10 +6,11 @@ machine in ``streams.conversation`` sees one consumer's events one at a time.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from schemas import topics as catalogue
 from schemas.codec import codec
@@ -17,10 +18,10 @@ from schemas.topics import consumer_key
 from streams import metrics, requests
 from streams.analytics import Analytics, since_ms
 from streams.channels import ChannelClient
-from streams.conversation import CLOSE_TRIGGERS, Status, Trigger, can, next_status
+from streams.conversation import CLOSE_TRIGGERS, Status, Trigger, can, is_over, next_status
 from streams.deadletters import DeadLetters
-from streams.errors import (AMBIGUOUS_NOTE, RecordError, RemoteRejectedError, RemoteUnavailableError,
-                            UnsupportedEventError)
+from streams.errors import (AMBIGUOUS_NOTE, ConsumerJwsRejectedError, RecordError, RemoteRejectedError,
+                            RemoteUnavailableError, UnsupportedEventError)
 from streams.liveengage import LiveEngageClient
 from streams.settings import ChannelRoute, WorkerSettings
 from streams.state import RecordTable
@@ -39,6 +40,9 @@ LEDGER_KEPT = 500  # recent commands remembered as carried out, so that replays 
 FILE_TYPES = {"image/jpeg": "JPEG", "image/jpg": "JPG", "image/png": "PNG", "image/gif": "GIF"}
 ALREADY_OPEN = "already has open conversation"
 CONVERSATION_IS_CLOSE = "Conversation is close"
+
+
+T = TypeVar("T")
 
 
 def now() -> datetime:
@@ -183,7 +187,39 @@ class ConversationSender:
 
     # Consumer texts and files: open a conversation when needed, reopen once if LiveEngage closed it.
     async def _publish_text(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
-        await self._publish_consumer_event(key, command, state, requests.text_event(command["text"]))
+        """A text too long for one SEND request goes as several, in order; each part but the last is in the ledger
+        (and durable) before the next is sent, so a crash repeats at most one part."""
+        metadata = json.loads(command["metadata_json"]) if command["metadata_json"] else None
+        answered = self._answered_sequence(command, state)
+        if answered is not None and f"{command['command_id']}#action" not in state["ledger"]:
+            # A tapped button is reported first, with its metadata, then its text (Messaging Window API tutorial
+            # post-conversation-survey-pcs.md, "Consumer Responds on the Post Survey").
+            event = requests.accept_status_event("ACTION", [answered])
+            await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event, metadata))
+            state = await self._step_done(key, state, f"{command['command_id']}#action")
+        parts = requests.text_parts(command["text"])
+        for index, part in enumerate(parts[:-1]):
+            part_id = f"{command['command_id']}#{index}"
+            if part_id not in state["ledger"]:
+                await self._publish_consumer_event(key, command, state, requests.text_event(part), metadata)
+                state = await self._step_done(key, state, part_id)
+        await self._publish_consumer_event(key, command, state, requests.text_event(parts[-1]), metadata)
+
+    @staticmethod
+    def _answered_sequence(command: dict[str, Any], state: dict[str, Any]) -> int | None:
+        """The sequence of the agent's (or survey bot's) message whose button the text is, in the open dialog."""
+        dialog_id, _, sequence = (command["answers"] or "").rpartition(":")
+        if command["metadata_json"] and state["status"] in (Status.OPEN, Status.SURVEY) \
+                and dialog_id == state["dialog_id"] and sequence.isdigit():
+            return int(sequence)
+        return None
+
+    async def _step_done(self, key: str, state: dict[str, Any], step_id: str) -> dict[str, Any]:
+        """One send of a command that makes several is in the ledger, durably, before the next starts."""
+        latest = self._table.get(key) or state
+        latest = self._save(key, latest | {"ledger": [*latest["ledger"][-(LEDGER_KEPT - 1):], step_id]})
+        await self._dead_letters.table_writes_acknowledged(f"a step of command {step_id}")
+        return latest
 
     async def _publish_file(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
         file = command["file"]
@@ -192,14 +228,16 @@ class ConversationSender:
             raise UnsupportedEventError(f"file type {file['content_type'][:40]} is not an image LiveEngage takes")
         data = await self._channels.fetch_file(state["channel_id"], file["url"], self._settings.max_file_bytes)
         state = await self._ensure_open(key, command, state)
-        path = await self._liveengage.upload_file(state["account_id"], state["consumer_jws"], data, file_type)
+        path = await self._as_consumer(state, lambda jws: self._liveengage.upload_file(state["account_id"], jws, data,
+                                                                                     file_type))
         await self._publish_consumer_event(key, command, state, requests.file_event(path, file_type, file["caption"]))
 
     async def _publish_consumer_event(self, key: str, command: dict[str, Any], state: dict[str, Any],
-                                      event: dict[str, Any]) -> None:
+                                      event: dict[str, Any], metadata: list[Any] | None = None) -> None:
         state = await self._ensure_open(key, command, state)
         try:
-            answer = await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event))
+            answer = await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event,
+                                                              metadata))
         except RemoteRejectedError as exc:
             if CONVERSATION_IS_CLOSE not in str(exc):
                 raise
@@ -208,7 +246,7 @@ class ConversationSender:
                               conversation_id=None, dialog_id=None)
             state = await self._ensure_open(key, command, self._save(key, reopening))
             answer = await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event))
-        text = command["text"] if command["action"] == "PUBLISH_TEXT" else None
+        text = event["message"] if command["action"] == "PUBLISH_TEXT" else None
         await self._record("CONSUMER_MESSAGE", state, state["conversation_id"], command["command_id"],
                            content_type=event.get("contentType"), text=text,
                            latency_ms=since_ms(command["created_at"]))
@@ -231,7 +269,8 @@ class ConversationSender:
         route = self._route(state)
         batch = requests.open_conversation(account_id, requests.sdes(command["profile"], route, key), route)
         try:
-            conversation_id = await self._liveengage.open_conversation(account_id, state["consumer_jws"], batch)
+            conversation_id = await self._as_consumer(
+                state, lambda jws: self._liveengage.open_conversation(account_id, jws, batch))
         except RemoteRejectedError as exc:
             if ALREADY_OPEN in str(exc):
                 # LiveEngage holds a conversation open that this connector did not open or lost track of. The
@@ -242,8 +281,9 @@ class ConversationSender:
             if not exc.retriable:
                 self._save(key, moved(state, Trigger.OPEN_FAILED))
             raise
-        state = await self._opened(key, state, Trigger.OPENED, conversation_id, conversation_id, route.skill_id, None)
-        return state
+        # The skill is learnt from LiveEngage's notifications: it routes a requested "-1" or a campaign to a skill of
+        # its own choice, and that first report is no transfer.
+        return await self._opened(key, state, Trigger.OPENED, conversation_id, conversation_id, None, None)
 
     async def _opened(self, key: str, state: dict[str, Any], trigger: Trigger, conversation_id: str,
                       dialog_id: str, skill_id: str | None, agent_id: str | None) -> dict[str, Any]:
@@ -299,7 +339,22 @@ class ConversationSender:
             self._save(key, state | {"pending": state["pending"][1:]})
 
     async def _send(self, state: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-        return await self._liveengage.send(state["account_id"], state["consumer_jws"], request)
+        return await self._as_consumer(state, lambda jws: self._liveengage.send(state["account_id"], jws, request))
+
+    async def _as_consumer(self, state: dict[str, Any], call: Callable[[str], Awaitable[T]]) -> T:
+        """``call`` with the consumer's ConsumerJWS; when LiveEngage rejects that token (its errorCode says so,
+        not the AppJWT's), fetch a new one once, keep it in ``state`` (and the table) and call again."""
+        try:
+            return await call(state["consumer_jws"])
+        except ConsumerJwsRejectedError as exc:
+            key = consumer_key(state["channel_id"], state["consumer_id"])
+            logger.info("LiveEngage rejected a ConsumerJWS on account %s (%s); fetching a new one",
+                        state["account_id"], exc.code)
+            token = await self._liveengage.consumer_token(state["account_id"], key)
+            state.update(consumer_jws=token.jws, lp_consumer_id=token.lp_consumer_id or state["lp_consumer_id"])
+            self._save(key, (self._table.get(key) or state) | {"consumer_jws": token.jws,
+                                                                "lp_consumer_id": state["lp_consumer_id"]})
+            return await call(token.jws)
 
     # Receipts and chat states only make sense in an open conversation; without one they are dropped.
     async def _accept_status(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
@@ -320,8 +375,10 @@ class ConversationSender:
     async def _close(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
         if state["status"] not in (Status.OPEN, Status.SURVEY):
             return
+        # During a survey the conversation's state is already CLOSE: closing its stage ends the survey too.
+        close = requests.close_conversation if state["status"] == Status.OPEN else requests.close_stage
         try:
-            await self._send(state, requests.close_conversation(state["conversation_id"]))
+            await self._send(state, close(state["conversation_id"]))
         except RemoteRejectedError as exc:
             if CONVERSATION_IS_CLOSE not in str(exc):
                 raise
@@ -343,40 +400,54 @@ class ConversationSender:
             return  # older than a notification already applied
         state = state | {"change_ts": change["updated_at"]}
         status, notices = state["status"], self._route(state).notices
-        if change["state"] == "CLOSE":
+        if is_over(change):
             trigger = Trigger.SURVEY_CLOSED if status == Status.SURVEY else \
                 CLOSE_TRIGGERS.get(change["close_reason"] or "SYSTEM", Trigger.SYSTEM_CLOSE)
             if can(status, trigger):
                 await self._close_state(key, state, trigger)
-                if change["close_reason"] != "CONSUMER":
+                if change["close_reason"] != "CONSUMER" or trigger == Trigger.SURVEY_CLOSED:
                     await self._notice(state, "closed", notices.closed)
                 return
-        elif change["dialog_type"] == "POST_SURVEY" and can(status, Trigger.SURVEY_OPENED):
-            self._save(key, moved(state, Trigger.SURVEY_OPENED, dialog_id=change["dialog_id"]))
-            await self._notice(state, "survey", notices.survey)
+        elif change["dialog_type"] == "POST_SURVEY" and change["dialog_id"]:
+            if can(status, Trigger.SURVEY_OPENED):
+                await self._enter_survey(key, state, change["dialog_id"])
+                await self._notice(state, "survey", notices.survey)
+            else:
+                self._save(key, state)
             return
-        transferred = (change["skill_id"] != state["skill_id"]
-                       or (state["agent_id"] is not None and change["agent_id"] not in (None, state["agent_id"])))
-        if status == Status.OPEN and transferred and state["skill_id"] is not None:
-            self._save(key, moved(state, Trigger.TRANSFERRED, skill_id=change["skill_id"], agent_id=change["agent_id"]))
+        # A transfer changes a skill or an agent the connector already knew; the first ones reported are none.
+        skill_changed = None not in (state["skill_id"], change["skill_id"]) and change["skill_id"] != state["skill_id"]
+        agent_changed = None not in (state["agent_id"], change["agent_id"]) and change["agent_id"] != state["agent_id"]
+        learnt = {"skill_id": change["skill_id"] or state["skill_id"], "agent_id": change["agent_id"] or state["agent_id"]}
+        if status == Status.OPEN and (skill_changed or agent_changed):
+            self._save(key, moved(state, Trigger.TRANSFERRED, **learnt))
             await self._notice(state, "transferred", notices.transferred)
             return
-        self._save(key, state | {"skill_id": change["skill_id"], "agent_id": change["agent_id"] or state["agent_id"]})
+        self._save(key, state | learnt)
+
+    async def _enter_survey(self, key: str, state: dict[str, Any], dialog_id: str) -> dict[str, Any]:
+        """The post-conversation survey runs in its own dialog: texts now answer it, and its events, which may carry
+        only that dialog's id, are routed to this consumer too."""
+        state = self._save(key, moved(state, Trigger.SURVEY_OPENED, dialog_id=dialog_id))
+        route_record = {"conversation_id": state["conversation_id"], "account_id": state["account_id"],
+                        "channel_id": state["channel_id"], "consumer_id": state["consumer_id"], "opened_at": now()}
+        await publish(self._topics.conversation_routes, dialog_id, ROUTE.encode(route_record))
+        return state
 
     async def _other_conversation(self, key: str, change: dict[str, Any], state: dict[str, Any]) -> None:
         """A conversation of this consumer that the connector did not open: adopt it when it is open and the
         consumer has none (texts queued for it are sent now); retry opening when it closed while texts wait."""
         if change["updated_at"] <= state["change_ts"] or change["conversation_id"] == state["last_conversation_id"]:
             return  # older than what the state already knows (e.g. the creation of a conversation since closed)
-        if change["state"] == "OPEN" and can(state["status"], Trigger.ADOPTED):
+        if not is_over(change) and can(state["status"], Trigger.ADOPTED):
             conversation_id = change["conversation_id"]
-            state = await self._opened(key, state, Trigger.ADOPTED, conversation_id,
-                                       change["dialog_id"] or conversation_id, change["skill_id"], change["agent_id"])
-            if change["dialog_type"] == "POST_SURVEY":
-                state = moved(state, Trigger.SURVEY_OPENED)
+            state = await self._opened(key, state, Trigger.ADOPTED, conversation_id, conversation_id,
+                                       change["skill_id"], change["agent_id"])
+            if change["dialog_type"] == "POST_SURVEY" and change["dialog_id"]:
+                state = await self._enter_survey(key, state, change["dialog_id"])
             self._save(key, state | {"change_ts": change["updated_at"]})
             await self._drain(key)
-        elif change["state"] == "CLOSE" and state["status"] == Status.OPENING and state["pending"]:
+        elif is_over(change) and state["status"] == Status.OPENING and state["pending"]:
             await self._drain(key)  # the first queued text opens a conversation again
 
     async def _agent_receipt(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:

@@ -86,7 +86,11 @@ class WorkerSettings(BaseSettings):
     # LiveEngage's advice: after a 5xx retry after 5, 10 and 15 s, then back off longer (2, 4, 8 min).
     retry_delays_s: list[float] = Field(default=[5, 10, 15, 120, 240, 480], min_length=1,
                                         description="waits before each Send API retry; then it dead-letters")
-    route_wait_s: float = Field(5.0, ge=0, description="how long an agent event waits for its conversation's route")
+    foreign_event_max_age_s: float = Field(60.0, gt=0, description="how long a LiveEngage event of a conversation "
+                                           "with no route is kept for its route; then it is dropped and counted")
+    parked_events_max: int = Field(200, ge=1, description="events kept per conversation with no route")
+    parked_conversations_max: int = Field(10000, ge=1, description="conversations with no route whose events are "
+                                          "kept, per partition; the oldest is dropped beyond it")
     public_webhook_url: str | None = Field(default=None, description="the webhook bridge's URL as LiveEngage "
                                                                     "reaches it; register-webhooks registers it")
     webhook_retention_s: int | None = Field(default=86400, ge=2, le=259200, description="time-to-live retry "

@@ -52,3 +52,13 @@ class RecentIds:
         ids = self._ids(key)
         if id_ not in ids:
             self._table[key] = json.dumps([*ids[-(self._keep - 1):], id_]).encode()
+
+    def marker(self, key: str, prefix: str) -> str | None:
+        """The value of the latest ``prefix``-marker kept under ``key`` (see ``mark``), if any."""
+        return next((id_[len(prefix):] for id_ in reversed(self._ids(key)) if id_.startswith(prefix)), None)
+
+    def mark(self, key: str, prefix: str, value: str) -> None:
+        """Keep one ``prefix``-marker under ``key`` with ``value``, replacing the previous one: a small state
+        beside the ids, such as the typing state a conversation's channel shows."""
+        ids = [id_ for id_ in self._ids(key) if not id_.startswith(prefix)]
+        self._table[key] = json.dumps([*ids[-(self._keep - 1):], prefix + value]).encode()

@@ -19,9 +19,12 @@ from starlette.routing import Route
 from emulators.liveengage import jwt
 from emulators.liveengage.faults import CutAnswer, Faults
 from emulators.liveengage.files import FileStore
-from emulators.liveengage.store import Store, conversation_notification, messaging_notification
+from emulators.liveengage import survey
+from emulators.liveengage.store import Conversation, Store, conversation_notification, messaging_notification
 from emulators.liveengage.webhooks import WebhookDispatcher
 
+# "The whole JSON request cannot exceed 5000 characters" (Connector API how-to guide, lp-devassist-connectors),
+# counted as the JVM counts a string: UTF-16 code units of the body as received (an escaped \uXXXX is six).
 SEND_LIMIT_CHARS = 5000
 SERVICES = ("asyncMessagingEnt", "sentinel", "idp", "swift", "accountConfigReadWrite", "msgHist")
 CHAT_STATES = ("ACTIVE", "INACTIVE", "GONE", "COMPOSING", "PAUSE")
@@ -43,6 +46,9 @@ class EmulatorConfig:
     jws_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     # Other accounts' sandboxes (account id → host:port): the Domain API, global in LiveEngage, points at them.
     peers: dict[str, str] = field(default_factory=dict)
+    # A conversation requested with skill -1 (or none, or through a campaign) is routed by LiveEngage to a skill of
+    # its own and reported with it (Connector API SendAPI/conversation.md: skillId is optional, -1 is "any").
+    routed_skill_id: str = "1732549212"
 
     @property
     def base_uri(self) -> str:
@@ -85,10 +91,21 @@ class LiveEngageApi:
         self.files = files
         self.subscription_id = secrets.token_hex(16)
         self.issued: dict[str, Any] = {"app_jwts": 0, "consumer_jws": {}}  # for the console: what was issued
+        self._jws_generation: dict[str, int] = {}  # per ext_consumer_id: a revoked ConsumerJWS is of an older one
 
     def revoke_app_jwts(self) -> None:
         """Every AppJWT issued so far becomes invalid (40102), as after an expiry; ConsumerJWSs stay valid."""
         self.config.app_jwt_key = secrets.token_bytes(32)
+
+    def revoke_consumer_jws(self, ext_consumer_id: str) -> None:
+        """The consumer's ConsumerJWSs issued so far become invalid (40103); AppJWTs stay valid."""
+        self._jws_generation[ext_consumer_id] = self._jws_generation.get(ext_consumer_id, 0) + 1
+
+    def notify_change(self, conversation: Conversation) -> None:
+        self.webhooks.emit(conversation_notification(conversation, self.subscription_id, self.store.shape))
+
+    def notify_messaging(self, *changes: dict[str, Any]) -> None:
+        self.webhooks.emit(messaging_notification(*changes, shape=self.store.shape))
 
     def routes(self) -> list[Route]:
         return [
@@ -155,7 +172,8 @@ class LiveEngageApi:
         if not header:
             raise AuthError(40104)
         claims = jwt.verify(header, self.config.jws_key)
-        if claims is None or claims.get("account_id") != request.path_params["account"]:
+        if claims is None or claims.get("account_id") != request.path_params["account"] \
+                or claims.get("gen", 0) != self._jws_generation.get(str(claims.get("ext_consumer_id")), 0):
             raise AuthError(40103)
         return claims
 
@@ -170,7 +188,8 @@ class LiveEngageApi:
         if not isinstance(ext_id, str) or not ext_id:
             return JSONResponse({"error": "ext_consumer_id is required"}, status_code=400)
         account = self.config.account_id
-        claims = {"account_id": account, "ext_consumer_id": ext_id, "lp_consumer_id": lp_consumer_id(account, ext_id)}
+        claims = {"account_id": account, "ext_consumer_id": ext_id, "lp_consumer_id": lp_consumer_id(account, ext_id),
+                  "gen": self._jws_generation.get(ext_id, 0)}
         self.issued["consumer_jws"][ext_id] = self.issued["consumer_jws"].get(ext_id, 0) + 1
         return JSONResponse({"token": jwt.sign(claims, self.config.jws_key, kid="jws-sandbox")}, status_code=201)
 
@@ -214,10 +233,11 @@ class LiveEngageApi:
                                 status_code=self.config.bad_request_status)
         body = opening["body"]
         sdes = profile["body"].get("authenticatedData", {}).get("lp_sdes", [])
+        requested = str(body.get("skillId", "-1"))
+        skill = self.config.routed_skill_id if requested == "-1" else requested
         conversation = self.store.create(self.config.account_id, consumer["lp_consumer_id"],
-                                         consumer["ext_consumer_id"], str(body.get("skillId", "-1")),
-                                         sdes, body.get("campaignInfo"))
-        self.webhooks.emit(conversation_notification(conversation, self.subscription_id))
+                                         consumer["ext_consumer_id"], skill, sdes, body.get("campaignInfo"))
+        self.notify_change(conversation)
         opened = {"code": "OK", "body": {"conversationId": conversation.conversation_id}, "reqId": opening["id"]}
         return JSONResponse([profile_answer, opened])
 
@@ -234,7 +254,7 @@ class LiveEngageApi:
         return await self._with_faults("send", consumer, lambda: self._send(raw, message, consumer))
 
     async def _send(self, raw: bytes, message: Any, consumer: dict[str, Any]) -> Response:
-        if len(raw.decode("utf-8", "replace")) > SEND_LIMIT_CHARS:
+        if len(raw.decode("utf-8", "replace").encode("utf-16-le")) // 2 > SEND_LIMIT_CHARS:
             return self._reject(message, "Bad Request")
         if not _is_request(message):
             return self._reject(message, "Bad Request, malformed request")
@@ -264,7 +284,9 @@ class LiveEngageApi:
         conversation, dialog = found
         if conversation.consumer_id != consumer["lp_consumer_id"]:
             return AuthError(40103).response()
-        if conversation.state == "CLOSE" or dialog.state == "CLOSE":
+        # While a survey runs the conversation's state is CLOSE but its survey dialog takes the consumer's answers
+        # (post-conversation-survey-pcs.md, step 12); a closed dialog or stage takes nothing.
+        if conversation.stage == "CLOSE" or dialog.state == "CLOSE":
             return self._reject(message, "Bad Request, Conversation is close")
         event = body.get("event")
         problem = _event_problem(event)
@@ -275,8 +297,47 @@ class LiveEngageApi:
             return self._reject(message, f"Bad Request, {problem}")
         change = conversation.publish(dialog, conversation.consumer_id, "CONSUMER", event,
                                       metadata=message.get("metadata"))
-        self.webhooks.emit(messaging_notification(change))  # LiveEngage echoes the consumer's own events
+        self.notify_messaging(change)  # LiveEngage echoes the consumer's own events
+        if dialog.dialog_type == "POST_SURVEY" and event.get("type") == "ContentEvent":
+            self._survey_bot_answers(conversation, dialog, change)
         return JSONResponse({"reqId": message["id"], "code": "OK", "body": {"sequence": change.get("sequence", 0)}})
+
+    def start_survey(self, conversation: Conversation) -> str:
+        """The agent closed the MAIN dialog: the survey dialog opens and the bot greets and asks, in one
+        notification whose changes carry only the survey's dialogId (post-conversation-survey-pcs.md)."""
+        dialog = conversation.open_survey(survey.SURVEY_BOT_ID)
+        self.notify_change(conversation)
+        question, metadata = survey.question_event(survey.QUESTIONS[0])
+        greeting = conversation.publish(dialog, survey.SURVEY_BOT_ID, "AGENT", survey.text_event(survey.GREETING),
+                                        dialog_only=True)
+        greeting["metadata"] = None
+        asked = conversation.publish(dialog, survey.SURVEY_BOT_ID, "AGENT", question, metadata=metadata,
+                                     dialog_only=True)
+        self.notify_messaging(greeting, asked)
+        return dialog.dialog_id
+
+    def end_survey(self, conversation: Conversation, by: str, cause: str) -> None:
+        """The survey dialog closes, and with it the conversation's stage."""
+        self.store.close(conversation, by, cause)
+        self.notify_change(conversation)
+
+    def _survey_bot_answers(self, conversation: Conversation, dialog: Any, answer: dict[str, Any]) -> None:
+        answered = sum(1 for e in dialog.events if e["originatorMetadata"]["role"] == "CONSUMER"
+                       and e["event"].get("type") == "ContentEvent") - 1
+        read = conversation.publish(dialog, survey.SURVEY_BOT_ID, "AGENT", {
+            "type": "AcceptStatusEvent", "status": "READ", "sequenceList": [answer["sequence"]]})
+        step = survey.next_step(answered, str(answer["event"].get("message", "")))
+        if step == "ask":
+            question, metadata = survey.question_event(survey.QUESTIONS[answered + 1])
+            asked = conversation.publish(dialog, survey.SURVEY_BOT_ID, "AGENT", question, metadata=metadata,
+                                         dialog_only=True)
+            self.notify_messaging(read)
+            self.notify_messaging(asked)
+            return
+        thanks = conversation.publish(dialog, survey.SURVEY_BOT_ID, "AGENT", survey.text_event(survey.THANKS))
+        self.notify_messaging(read)
+        self.notify_messaging(thanks)
+        self.end_survey(conversation, "AGENT", "Completed" if step == "complete" else "Skipped")
 
     def _update_conversation(self, message: dict[str, Any], consumer: dict[str, Any]) -> Response:
         body = message["body"]
@@ -289,20 +350,25 @@ class LiveEngageApi:
         for change in fields if isinstance(fields, list) else [fields]:
             if not isinstance(change, dict):
                 return self._reject(message, "Bad Request, conversationField")
-            if change.get("field") == "ConversationStateField" and change.get("conversationState") == "CLOSE":
-                if conversation.state == "CLOSE":
+            # ConversationStateField closes the conversation; Stage closes it with any survey in progress
+            # (post-conversation-survey-pcs.md, "Additional Notes").
+            if change.get("field") in ("ConversationStateField", "Stage") and change.get("conversationState") == "CLOSE":
+                if conversation.stage == "CLOSE" or (change["field"] == "ConversationStateField"
+                                                     and conversation.state == "CLOSE"
+                                                     and conversation.survey_dialog() is None):
                     return self._reject(message, "Bad Request, Conversation is close")
-                self.store.close(conversation, "CONSUMER")
-                self.webhooks.emit(conversation_notification(conversation, self.subscription_id))
+                self.store.close(conversation, "CONSUMER", "Closed by consumer")
+                self.notify_change(conversation)
                 return JSONResponse({"reqId": message["id"], "code": "OK",
                                      "body": {"msg": "OK Conversation resolved successfully"}})
             if change.get("field") == "CSATRate":
                 problem = _csat_problem(change)
                 if problem:
                     return self._reject(message, f"Bad Request, {problem}")
-                conversation.csat = {k: change[k] for k in ("csatRate", "csatResolutionConfirmation", "status")}
+                conversation.csat = {k: change[k] for k in ("csatRate", "csatResolutionConfirmation", "status")
+                                     if k in change}
                 conversation.touch()
-                self.webhooks.emit(conversation_notification(conversation, self.subscription_id))
+                self.notify_change(conversation)
                 return JSONResponse({"reqId": message["id"], "code": "OK", "body": {"msg": "OK CSAT submitted"}})
         return self._reject(message, "Bad Request, unsupported conversationField")
 
@@ -364,7 +430,7 @@ def _csat_problem(change: dict[str, Any]) -> str | None:
     rate, fcr = change.get("csatRate"), change.get("csatResolutionConfirmation")
     if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= 5:
         return "csatRate must be an integer from 1 to 5"
-    if not isinstance(fcr, bool):
+    if fcr is not None and not isinstance(fcr, bool):  # left out when the consumer did not answer it
         return "csatResolutionConfirmation must be a boolean"
     if change.get("status") not in ("FILLED", "PARTIALLY_FILLED", "SKIPPED"):
         return "status must be FILLED, PARTIALLY_FILLED or SKIPPED"

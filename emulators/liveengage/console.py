@@ -7,7 +7,9 @@ and the system's auto-close.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,12 +19,10 @@ from starlette.routing import Route
 
 from emulators.liveengage.api import LiveEngageApi, lp_consumer_id
 from emulators.liveengage.files import FileStore
-from emulators.liveengage.store import Conversation, Store, conversation_notification, messaging_notification
+from emulators.liveengage.store import SHAPES, Conversation, Store
 from emulators.liveengage.webhooks import WebhookDispatcher
 
 AGENT_ID = "7f3c2a10-5b1e-5d2a-9c44-0e8b1f6a2d31"
-SURVEY_BOT_ID = "c0ffee00-5b1e-5d2a-9c44-0e8b1f6a2d31"
-SURVEY_QUESTION = "How would you rate this conversation, from 1 to 5?"
 
 Action = Callable[[Conversation, dict[str, Any]], Awaitable[JSONResponse]]
 
@@ -40,13 +40,15 @@ def summary(conversation: Conversation) -> dict[str, Any]:
         "ext_consumer_id": conversation.ext_consumer_id,
         "consumer_id": conversation.consumer_id,
         "state": conversation.state,
+        "stage": conversation.stage,
         "close_reason": conversation.close_reason,
         "skill_id": conversation.skill_id,
         "agent_id": conversation.agent_id,
         "sdes": conversation.sdes,
         "campaign_info": conversation.campaign_info,
         "csat": conversation.csat,
-        "dialogs": [{"dialog_id": d.dialog_id, "type": d.dialog_type, "state": d.state, "events": d.events}
+        "dialogs": [{"dialog_id": d.dialog_id, "type": d.dialog_type, "state": d.state,
+                     "closed_cause": d.closed_cause, "events": d.events}
                     for d in conversation.dialogs],
     }
 
@@ -59,6 +61,7 @@ class Console:
         self.webhooks = webhooks
         self.files = files
         self.subscription_id = subscription_id
+        self._background: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[Route]:
         actions: dict[str, Action] = {
@@ -77,6 +80,8 @@ class Console:
             Route("/sandbox/auth", self.auth, methods=["GET"]),
             Route("/sandbox/consumers/conversations", self.open_for_consumer, methods=["POST"]),
             Route("/sandbox/auth/revoke", self.revoke, methods=["POST"]),
+            Route("/sandbox/settings", self.settings, methods=["GET", "POST"]),
+            Route("/sandbox/traffic/foreign", self.foreign_traffic, methods=["POST"]),
         ]
 
     def _action(self, action: Action) -> Callable[[Request], Awaitable[JSONResponse]]:
@@ -98,7 +103,7 @@ class Console:
         return endpoint
 
     def _notify_change(self, conversation: Conversation) -> None:
-        self.webhooks.emit(conversation_notification(conversation, self.subscription_id))
+        self.api.notify_change(conversation)
 
     def _join(self, conversation: Conversation) -> None:
         if conversation.state == "CLOSE":
@@ -114,7 +119,7 @@ class Console:
         if dialog is None:
             raise ConsoleError(409, "no open dialog")
         change = conversation.publish(dialog, originator or str(conversation.agent_id), role, event, audience)
-        self.webhooks.emit(messaging_notification(change))
+        self.api.notify_messaging(change)
         return change
 
     async def agent_message(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
@@ -173,24 +178,22 @@ class Console:
         if body.get("survey"):
             if by != "AGENT" or conversation.open_dialog() is not conversation.main_dialog:
                 raise ConsoleError(409, "only an agent's close of the MAIN dialog starts a survey")
-            survey = conversation.open_survey()
-            self._notify_change(conversation)
-            self._publish(conversation, {"type": "ContentEvent", "contentType": "text/plain",
-                                         "message": SURVEY_QUESTION}, originator=SURVEY_BOT_ID, role="CONTROLLER")
-            return JSONResponse({"survey_dialog_id": survey.dialog_id})
+            return JSONResponse({"survey_dialog_id": self.api.start_survey(conversation)})
         self.store.close(conversation, by)
         if body.get("notify", True):
             self._notify_change(conversation)
         return JSONResponse({"state": conversation.state, "close_reason": conversation.close_reason})
 
     async def close_survey(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
-        """The survey bot ends the survey: its dialog, the last one open, closes the conversation."""
-        dialog = conversation.open_dialog()
-        if dialog is None or dialog.dialog_type != "POST_SURVEY":
+        """``{"cause"?: "Completed"|"Timeout"}``: the survey ends without more answers: the bot completes it, or
+        the system closes it when it timed out. Its dialog, the last one open, closes the conversation's stage."""
+        if conversation.survey_dialog() is None:
             raise ConsoleError(409, "no survey is open")
-        self.store.close(conversation, "AGENT")
-        self._notify_change(conversation)
-        return JSONResponse({"state": conversation.state})
+        cause = body.get("cause", "Completed")
+        if cause not in ("Completed", "Timeout"):
+            raise ConsoleError(400, "cause must be Completed or Timeout")
+        self.api.end_survey(conversation, "SYSTEM" if cause == "Timeout" else "AGENT", cause)
+        return JSONResponse({"state": conversation.state, "stage": conversation.stage})
 
     async def list_conversations(self, request: Request) -> JSONResponse:
         ext_id = request.query_params.get("ext_consumer_id")
@@ -248,9 +251,71 @@ class Console:
         return JSONResponse(self.api.issued)
 
     async def revoke(self, request: Request) -> JSONResponse:
-        """Invalidate every AppJWT issued so far (the connector must renew on the 401 and retry)."""
-        self.api.revoke_app_jwts()
-        return JSONResponse({"revoked": True})
+        """Invalidate every AppJWT issued so far (the connector must renew on the 401 and retry), or with
+        ``{"ext_consumer_id"}`` that consumer's ConsumerJWSs (the connector must fetch a new one)."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except json.JSONDecodeError:
+            body = None
+        ext_id = body.get("ext_consumer_id") if isinstance(body, dict) else None
+        if ext_id is not None and not (isinstance(ext_id, str) and ext_id):
+            return JSONResponse({"error": "bad_request", "detail": "ext_consumer_id must be a string"},
+                                status_code=400)
+        if ext_id:
+            self.api.revoke_consumer_jws(ext_id)
+        else:
+            self.api.revoke_app_jwts()
+        return JSONResponse({"revoked": ext_id or "app_jwts"})
+
+    async def foreign_traffic(self, request: Request) -> JSONResponse:
+        """``{"conversations", "events", "per_second"}``: agents of other channels of the account talk to consumers
+        this connector never saw. A webhook is account-wide (Connector API ``Webhooks/disclaimers.md``, the how-to
+        guide: the endpoint sees conversations it did not open), so all of it reaches the connector. Paced, so the
+        sandbox's own webhook queue does not become what a test measures; answers at once, the events follow."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except json.JSONDecodeError:
+            body = None
+        numbers = [body.get(k) if isinstance(body, dict) else None for k in ("conversations", "events", "per_second")]
+        if not all(isinstance(n, int | float) and not isinstance(n, bool) and n > 0 for n in numbers):
+            return JSONResponse({"error": "bad_request", "detail": "conversations, events and per_second must be "
+                                 "positive numbers"}, status_code=400)
+        conversations, events, per_second = int(numbers[0]), int(numbers[1]), float(numbers[2])
+        account = self.api.config.account_id
+        talks = []
+        for _ in range(conversations):
+            ext_id = f"other-app:{secrets.token_hex(6)}"
+            conversation = self.store.create(account, lp_consumer_id(account, ext_id), ext_id, "-1", [], None)
+            conversation.agent_id = AGENT_ID
+            self._notify_change(conversation)
+            talks.append(conversation)
+
+        async def talk() -> None:
+            for index in range(events):
+                conversation = talks[index % len(talks)]
+                self._publish(conversation, {"type": "ContentEvent", "contentType": "text/plain",
+                                             "message": f"foreign message {index}"})
+                await asyncio.sleep(1 / per_second)
+
+        task = asyncio.create_task(talk())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return JSONResponse({"conversations": [c.conversation_id for c in talks]}, status_code=202)
+
+    async def settings(self, request: Request) -> JSONResponse:
+        """``{"notification_shape": "current"|"older"}``: which of LiveEngage's documented notification shapes
+        the sandbox sends from now on (see ``emulators.liveengage.store``); GET shows it."""
+        if request.method == "POST":
+            try:
+                body = json.loads(await request.body() or b"{}")
+            except json.JSONDecodeError:
+                body = None
+            shape = body.get("notification_shape") if isinstance(body, dict) else None
+            if shape not in SHAPES:
+                return JSONResponse({"error": "bad_request", "detail": f"notification_shape must be one of "
+                                     f"{', '.join(SHAPES)}"}, status_code=400)
+            self.store.shape = shape
+        return JSONResponse({"notification_shape": self.store.shape})
 
     async def file(self, request: Request) -> Response:
         """``?relative_path=``: a file in the sandbox's storage, as uploaded."""

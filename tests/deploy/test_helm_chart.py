@@ -143,6 +143,7 @@ def test_autoscaling_replaces_fixed_replicas() -> None:
     "config.logLevel=verbose",
     "extraEnv[0].name=LEC_CHANNELS,extraEnv[0].value=inline-secret",  # secrets belong in the Secret
     "webhookBridge.prot=8080",  # a typo is refused, not ignored
+    "webhookBridge.produceTimeoutSeconds=5",  # LiveEngage wants the webhook answered within 2.5 s
 ])
 def test_schema_refuses_bad_values(bad: str) -> None:
     minimal = CHART / "ci" / "minimal.yaml"
@@ -197,3 +198,19 @@ def test_keda_refuses_more_workers_than_partitions() -> None:
     done = helm("template", "t", str(CHART), "--kube-version", "1.33.0", "-f", str(CHART / "ci" / "keda.yaml"),
                 "--set", "worker.keda.maxReplicas=9")
     assert done.returncode != 0 and "above config.partitions" in done.stderr
+
+
+def test_each_role_has_its_own_produce_timeout_and_settings() -> None:
+    """The webhook bridge answers LiveEngage within 2.5 s; the worker may wait much longer for Kafka."""
+    docs = render(CHART / "ci" / "full.yaml", "webhookBridge.extraEnv[0].name=LEC_ACCOUNT_RATE",
+                  "webhookBridge.extraEnv[0].value=fifty")
+
+    def env_of(name: str) -> dict[str, str]:
+        (doc,) = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet") and d["metadata"]["name"].endswith(name)]
+        (container,) = doc["spec"]["template"]["spec"]["containers"]
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    channel, webhook, worker = env_of("channel-bridge"), env_of("webhook-bridge"), env_of("worker")
+    assert (channel["LEC_PRODUCE_TIMEOUT_S"], webhook["LEC_PRODUCE_TIMEOUT_S"], worker["LEC_PRODUCE_TIMEOUT_S"]) \
+        == ("5", "2", "45")
+    assert webhook["LEC_ACCOUNT_RATE"] == "fifty" and "LEC_ACCOUNT_RATE" not in channel and "LEC_ACCOUNT_RATE" not in worker

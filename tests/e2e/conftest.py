@@ -41,7 +41,7 @@ def stack(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iter
     # with one number of its own.
     config = StackConfig.on_free_ports(
         webhook_retry_interval_s=0.5, retry_delays_s=[0.3, 0.6, 1.2], body_timeout_s=2.0,
-        worker_env={"LEC_HTTP_TIMEOUT_S": str(HTTP_TIMEOUT_S)},
+        worker_env={"LEC_HTTP_TIMEOUT_S": str(HTTP_TIMEOUT_S), "LEC_FOREIGN_EVENT_MAX_AGE_S": "10"},
         twilio_channels=[TwilioChannel("sandbox-twilio", "+15550100"), TwilioChannel("brand-a-2", "+15550101"),
                          TwilioChannel("brand-b", "+15550200", account_id=SECOND_BRAND)],
         extra_accounts=[SandboxAccount(SECOND_BRAND)])

@@ -151,18 +151,30 @@ def test_9_transfer_updates_state_and_tells_the_consumer(sandboxes: Sandboxes, c
 
 
 def test_10_agent_close_with_survey_then_resume(sandboxes: Sandboxes, consumer: str) -> None:
-    """Item 10 and 11, and the lifecycle test: opened, transferred, closed with a survey, resumed."""
+    """Item 10 and 11, and the lifecycle test: opened, transferred, closed with a survey, resumed. The survey runs
+    as the PCS tutorial shows it: state CLOSE with stage OPEN, the bot's questions on the survey dialog only."""
     first = sandboxes.open_conversation(consumer, "my card was charged twice")
     sandboxes.agent(first, "transfer", skill_id="billing-42")
     wait_outbox(sandboxes, consumer, "the transfer notice", notice="transferred")
     survey = sandboxes.agent(first, "close", by="AGENT", survey=True)["survey_dialog_id"]
-    wait_outbox(sandboxes, consumer, "the survey question", text="How would you rate this conversation, from 1 to 5?")
+    (question,) = wait_outbox(sandboxes, consumer, "the survey question",
+                              text="How would you rate your overall experience?\n1. 1\n2. 2\n3. 3\n4. 4\n5. 5\n6. Skip")
+    assert question["conversation_id"] == first  # routed although the bot's changes name only the survey dialog
+    assert any("survey bot" in (m["text"] or "") for m in outbox_where(sandboxes, consumer, type="text"))
     sandboxes.consumer_says(consumer, "5")
-    answered = wait_until(lambda: [e for e in sandboxes.published_events(consumer)
-                                   if e["dialogId"] == survey], timeout=DEADLINE_S, what="the survey answer")
-    assert answered[0]["event"]["message"] == "5" and answered[0]["conversationId"] == first
-    sandboxes.agent(first, "survey/close")
+    wait_outbox(sandboxes, consumer, "the second question", text="Was your issue resolved?\n1. Yes\n2. No\n3. Skip")
+    sandboxes.consumer_says(consumer, "1")
     wait_outbox(sandboxes, consumer, "the closed notice", notice="closed")
+    answers = [e for e in sandboxes.published_events(consumer) if e["dialogId"] == survey]
+    assert [e["event"]["message"] for e in answers] == ["5", "Yes"]
+    assert all(e["conversationId"] == first for e in answers)
+    # Each tapped answer is reported with its button's metadata first (ACTION on the question's sequence).
+    actions = [r["payload"] for r in sandboxes.send_api_requests(consumer) if r["endpoint"] == "send"
+               and r["payload"]["body"].get("event", {}).get("status") == "ACTION"]
+    assert [a["metadata"][0]["type"] for a in actions] == ["Answer", "Answer"]
+    (old,) = sandboxes.conversations(consumer)
+    assert (old["state"], old["stage"]) == ("CLOSE", "CLOSE")
+    assert [d["closed_cause"] for d in old["dialogs"] if d["type"] == "POST_SURVEY"] == ["Completed"]
 
     sandboxes.consumer_says(consumer, "one more thing")
     wait_until(lambda: len(sandboxes.conversations(consumer)) == 2, timeout=DEADLINE_S, what="a new conversation")

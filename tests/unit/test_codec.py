@@ -14,7 +14,7 @@ from schemas.codec import MARKER, DecodeError, EncodeError, codec, fingerprint
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123000, tzinfo=timezone.utc)
 FILE = {"url": "http://gw/files/1", "content_type": "image/png", "caption": "damaged box"}
-CHANGE = {"conversation_id": "c-1", "state": "CLOSE", "close_reason": "AGENT", "dialog_id": None,
+CHANGE = {"conversation_id": "c-1", "state": "CLOSE", "stage": "CLOSE", "close_reason": "AGENT", "dialog_id": None,
           "dialog_type": None, "skill_id": "17", "agent_id": "agent-1", "updated_at": 1717431522913}
 PROFILE = {"first_name": "Maria", "last_name": "Keller", "email": "m@example.de", "phone": "+491701234567",
            "language": "de-DE", "customer_id": "C-1", "customer_type": "gold"}
@@ -28,7 +28,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "fcr": True},
     "liveengage.connector.ChannelFile": FILE,
     "liveengage.connector.ConversationChange": CHANGE,
-    "liveengage.connector.OfferedChoices": {"message_id": "c-1:4", "choices": ["yes please", "no"]},
+    "liveengage.connector.OfferedChoices": {"message_id": "c-1:4", "choices": ["yes please", "no"],
+                                            "metadata": ['[{"type":"ExternalId","id":"yes-1"}]', None]},
+    "liveengage.connector.ParkedEvents": {"events": [b"\xc3\x01parked"], "first_parked_at": NOW, "partition": 3},
     "liveengage.connector.LiveEngageEvent": {
         "event_id": "d-1:4", "account_id": "74839201", "notification_type": "ms.MessagingEventNotification",
         "conversation_id": "c-1", "dialog_id": "d-1", "sequence": 4, "event_type": "ContentEvent",
@@ -36,13 +38,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "received_at": NOW, "change_json": "{\"sequence\":4}"},
     "liveengage.connector.LiveEngageCommand": {
         "command_id": "m-1", "account_id": "74839201", "channel_id": "sms", "consumer_id": "+491701234567",
-        "action": "APPLY_CHANGE", "text": "hi", "profile": None, "created_at": NOW, "file": FILE,
+        "action": "APPLY_CHANGE", "text": "hi", "answers": "c-1:4", "metadata_json": '[{"type":"Answer"}]',
+        "profile": None, "created_at": NOW, "file": FILE,
         "accept_status": "READ", "message_ids": ["c-1:4"], "sequences": [0, 1], "chat_state": "PAUSE",
         "csat_rate": 4, "fcr": False, "change": CHANGE, "attempt": 2, "due_at": NOW},
     "liveengage.connector.ChannelOutbound": {
         "message_id": "c-1:4", "channel_id": "sms", "consumer_id": "+491701234567", "conversation_id": "c-1",
         "kind": "TEXT", "text": "Hi Maria", "sequence": 4, "created_at": NOW, "receipt_status": None,
-        "receipt_message_ids": [], "typing": None, "notice": None, "choices": ["yes please", "no"]},
+        "receipt_message_ids": [], "typing": None, "notice": None, "choices": ["yes please", "no"],
+        "choice_metadata": [None, '[{"type":"ExternalId","id":"no-2"}]']},
     "liveengage.connector.ConversationState": {
         "account_id": "74839201", "channel_id": "sms", "consumer_id": "+491701234567", "status": "OPEN",
         "conversation_id": "c-1", "dialog_id": "c-1", "lp_consumer_id": "ab" * 32, "consumer_jws": "a.b.c",

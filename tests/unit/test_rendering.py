@@ -57,10 +57,11 @@ def test_unknown_elements_and_garbage_are_skipped() -> None:
 
 
 def test_numbered_reply_maps_back_to_the_choice() -> None:
-    choices = ["yep", "later"]
-    assert chosen("2", choices) == "later"
-    assert chosen(" 1. ", choices) == "yep"
-    assert chosen("3", choices) == "3"
-    assert chosen("0", choices) == "0"
-    assert chosen("yes 2", choices) == "yes 2"
-    assert chosen("1", []) == "1"
+    choices = ["yep", "later", "Skip"]
+    assert chosen("2", choices) == 1
+    assert chosen(" 1. ", choices) == 0
+    assert chosen("skip", choices) == 2  # the choice's own text picks it too
+    assert chosen("4", choices) is None
+    assert chosen("0", choices) is None
+    assert chosen("yes 2", choices) is None
+    assert chosen("1", []) is None

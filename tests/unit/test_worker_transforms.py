@@ -36,7 +36,7 @@ def inbound(**overrides: Any) -> dict[str, Any]:
 
 
 def test_command_carries_the_account_of_the_channel(settings: WorkerSettings) -> None:
-    command = command_for(inbound(), settings, [])
+    command = command_for(inbound(), settings, None)
     assert command["command_id"] == "m-1" and command["account_id"] == "acct"
     assert command["action"] == "PUBLISH_TEXT" and command["text"] == "hi"
     codec("LiveEngageCommand").encode(command)
@@ -56,14 +56,15 @@ def test_command_carries_the_account_of_the_channel(settings: WorkerSettings) ->
 ])
 def test_each_kind_becomes_its_command(settings: WorkerSettings, overrides: dict[str, Any],
                                        expected: dict[str, Any]) -> None:
-    command = command_for(inbound(**overrides), settings, ["yep", "later"])
+    offered = {"message_id": "d-1:6", "choices": ["yep", "later"], "metadata": [None, None]}
+    command = command_for(inbound(**overrides), settings, offered)
     assert {k: command[k] for k in expected} == expected
     codec("LiveEngageCommand").encode(command)
 
 
 def test_unknown_channel_is_a_record_error(settings: WorkerSettings) -> None:
     with pytest.raises(UnknownChannelError):
-        command_for(inbound(channel_id="viber"), settings, [])
+        command_for(inbound(channel_id="viber"), settings, None)
 
 
 def test_sdes_prefer_channel_values_over_defaults(settings: WorkerSettings) -> None:
@@ -135,7 +136,7 @@ def test_conversation_change_reads_state_dialog_skill_and_agent() -> None:
                "dialogs": [{"dialogId": "c-1", "dialogType": "MAIN", "state": "CLOSE"},
                            {"dialogId": "s-1", "dialogType": "POST_SURVEY", "state": "OPEN"}]}
     change = conversation_change(cqm(details))
-    assert change == {"conversation_id": "c-1", "state": "OPEN", "close_reason": None, "dialog_id": "s-1",
+    assert change == {"conversation_id": "c-1", "state": "OPEN", "stage": None, "close_reason": None, "dialog_id": "s-1",
                       "dialog_type": "POST_SURVEY", "skill_id": "42", "agent_id": "agent-7",
                       "updated_at": 1717431522913}
     codec("ConversationChange").encode(change)
