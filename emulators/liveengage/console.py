@@ -276,8 +276,10 @@ class Console:
             body = json.loads(await request.body() or b"{}")
         except json.JSONDecodeError:
             body = None
-        numbers = [body.get(k) if isinstance(body, dict) else None for k in ("conversations", "events", "per_second")]
-        if not all(isinstance(n, int | float) and not isinstance(n, bool) and n > 0 for n in numbers):
+        numbers: list[float] = [body.get(k) for k in ("conversations", "events", "per_second")] \
+            if isinstance(body, dict) else []
+        if len(numbers) != 3 or not all(isinstance(n, int | float) and not isinstance(n, bool) and n > 0
+                                        for n in numbers):
             return JSONResponse({"error": "bad_request", "detail": "conversations, events and per_second must be "
                                  "positive numbers"}, status_code=400)
         conversations, events, per_second = int(numbers[0]), int(numbers[1]), float(numbers[2])

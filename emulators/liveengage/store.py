@@ -150,7 +150,8 @@ class Conversation:
 
     def change_result(self, shape: str = "current") -> dict[str, Any]:
         """The full conversation state, as ExConversationChangeNotification's ``result``; the ``older`` shape
-        has no ``dialogs``, ``stage`` nor ``skillId`` (webhooks-examples.md's older examples)."""
+        has no ``dialogs``, ``stage``, ``skillId`` nor ``conversationHandlerDetails`` (webhooks-examples.md's older
+        examples)."""
         participants = self.participants()
         details: dict[str, Any] = {
             "skillId": self.skill_id,
@@ -182,7 +183,7 @@ class Conversation:
         if self.csat:
             details["csat"] = self.csat
         if shape == "older":
-            for newer in ("dialogs", "stage", "skillId"):
+            for newer in ("dialogs", "stage", "skillId", "conversationHandlerDetails"):
                 details.pop(newer)
         ttr = -1 if self.state == "CLOSE" else self.start_ts + 3600 * 1000
         return {"convId": self.conversation_id, "effectiveTTR": ttr, "conversationDetails": details}
