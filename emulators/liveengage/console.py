@@ -276,7 +276,7 @@ class Console:
             body = json.loads(await request.body() or b"{}")
         except json.JSONDecodeError:
             body = None
-        numbers: list[float] = [body.get(k) for k in ("conversations", "events", "per_second")] \
+        numbers: list[Any] = [body.get(k) for k in ("conversations", "events", "per_second")] \
             if isinstance(body, dict) else []
         if len(numbers) != 3 or not all(isinstance(n, int | float) and not isinstance(n, bool) and n > 0
                                         for n in numbers):
