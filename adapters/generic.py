@@ -169,6 +169,8 @@ def outbound_body(message: dict[str, Any]) -> dict[str, Any]:
         body["receipt"] = {"status": message["receipt_status"], "message_ids": message["receipt_message_ids"]}
     if kind == "TYPING":
         body["typing"] = bool(message["typing"])
+    if kind == "FILE":
+        body["file"] = {"url": message["file_url"], "content_type": message["file_type"], "caption": message["text"]}
     return body
 
 

@@ -154,12 +154,17 @@ class TwilioAdapter(ChannelAdapter[TwilioConfig]):
         return Answer(200, "text/xml", EMPTY_TWIML)
 
     def outbound(self, config: TwilioConfig, message: dict[str, Any], status_url: str | None) -> list[OutboundCall]:
-        if message["kind"] not in ("TEXT", "NOTICE") or not message["text"]:
-            return []  # SMS shows no receipts or typing
         url = f"{config.api_url.rstrip('/')}/2010-04-01/Accounts/{config.account_sid}/Messages.json"
         sender = [("MessagingServiceSid", config.messaging_service_sid)] if config.messaging_service_sid \
             else [("From", config.number)]
-        callback = [("StatusCallback", status_url)] if status_url and message["kind"] == "TEXT" else []
+        callback = [("StatusCallback", status_url)] if status_url and message["kind"] in ("TEXT", "FILE") else []
+        if message["kind"] == "FILE" and message["file_url"]:
+            # An MMS: Body may be empty when MediaUrl is given (Twilio's Message resource, "Create a Message").
+            caption = [("Body", message["text"][:MAX_BODY_CHARS])] if message["text"] else []
+            return [OutboundCall(url, self.file_headers(config), form=[
+                ("To", message["consumer_id"]), *sender, *caption, ("MediaUrl", message["file_url"]), *callback])]
+        if message["kind"] not in ("TEXT", "NOTICE") or not message["text"]:
+            return []  # SMS shows no receipts or typing
         parts = sms.split(message["text"], max_segments=config.max_segments, max_chars=MAX_BODY_CHARS)
         return [OutboundCall(url, self.file_headers(config),
                              form=[("To", message["consumer_id"]), *sender, ("Body", part), *callback])

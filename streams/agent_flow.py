@@ -11,6 +11,7 @@ Delivery to the channel is ``streams.delivery``'s.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -34,6 +35,8 @@ COMMAND = codec("LiveEngageCommand")
 IDENTITY = codec("ConsumerIdentity")
 MESSAGING = "ms.MessagingEventNotification"
 TYPING_STATES = {"COMPOSING": True, "ACTIVE": False, "PAUSE": False}
+FILE_CONTENT_TYPES = {"JPG": "image/jpeg", "JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
+                      "PDF": "application/pdf", "TXT": "text/plain", "IMG": "image/jpeg"}
 TYPING_MARK = "typing="  # the seen-events marker of the typing state last sent to the channel
 
 
@@ -70,6 +73,23 @@ def consumer_content(event: dict[str, Any]) -> dict[str, Any] | None:
         "sequence": event["sequence"],
         "created_at": event["received_at"],  # the webhook's arrival: delivery latency counts from there
     }
+
+
+def agent_file(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The ChannelFile of a file an agent shared (``hosted/file``: Connector API ``Webhooks/events.md``), its url the
+    file's relativePath at LiveEngage; ``None`` for anything else or what the consumer must not see. Pure."""
+    if event["notification_type"] != MESSAGING or event["originator_role"] == "CONSUMER":
+        return None
+    change = json.loads(event["change_json"])
+    body = change.get("event") or {}
+    message = body.get("message")
+    if change.get("messageAudience") == "AGENTS_AND_MANAGERS" or body.get("contentType") != "hosted/file" \
+            or not isinstance(message, dict) or not isinstance(message.get("relativePath"), str):
+        return None
+    content_type = FILE_CONTENT_TYPES.get(str(message.get("fileType", "")).upper(), "application/octet-stream")
+    caption = message.get("caption")
+    return {"url": message["relativePath"], "content_type": content_type,
+            "caption": caption if isinstance(caption, str) and caption else None}
 
 
 def conversation_change(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -118,9 +138,16 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
         key = key_of(event)
         routes.put(key, decode(ROUTE, event))
         # Routes and events share keys and partition counts, so this conversation's parked events are here.
-        while (raw := parked.first(key)) is not None:
-            await route_known(EVENT.decode(raw))
-            parked.pop_first(key, event.message.partition)
+        await release(key, event.message.partition)
+
+    draining: dict[int, asyncio.Lock] = {}  # one per partition: a parked event is handed over once
+
+    async def release(key: str, partition: int) -> None:
+        """Handle the parked events of a conversation whose route is known, in order."""
+        async with draining.setdefault(partition, asyncio.Lock()):
+            while (raw := parked.first(key)) is not None:
+                await route_known(EVENT.decode(raw))
+                parked.pop_first(key, partition)
 
     @app.agent(topics.liveengage_events, name="route_agent_events")
     async def route_agent_events(stream: StreamT[bytes]) -> None:
@@ -134,18 +161,20 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
         if record["originator_role"] == "CONSUMER":
             return  # the consumer's own event coming back
         key = record["conversation_id"]
-        if parked.holds(key):  # earlier events of this conversation wait for its route: this one waits behind
-            parked.park(key, EVENT.encode(record), record["received_at"], partition)
-        elif routes.get(key) is not None:
+        routed = routes.get(key) is not None
+        if routed and not parked.holds(key):
             await route_known(record)
-        else:
-            if record["notification_type"] != MESSAGING and (change := conversation_change(record)) is not None:
-                # Not routed (yet): perhaps a conversation LiveEngage opened for one of our consumers; the identity
-                # index matches its consumer and publishes the route (streams.identities).
-                await announce_unrouted(record, change)
-            # Kept for the route in either case: the creation of a conversation the sender is opening arrives
-            # before its route, and must still come before the changes that follow it.
-            parked.park(key, EVENT.encode(record), record["received_at"], partition)
+            return
+        if not routed and record["notification_type"] != MESSAGING \
+                and (change := conversation_change(record)) is not None:
+            # Not routed (yet): perhaps a conversation LiveEngage opened for one of our consumers; the identity
+            # index matches its consumer and publishes the route (streams.identities).
+            await announce_unrouted(record, change)
+        # Kept for the route: the creation of a conversation the sender is opening arrives before its route and
+        # must still come before the changes that follow it. Behind events already parked, it waits its turn.
+        parked.park(key, EVENT.encode(record), record["received_at"], partition)
+        if routed:  # parked events whose hand-over a restart interrupted: hand them over now
+            await release(key, partition)
 
     def is_redelivery(record: dict[str, Any]) -> bool:
         # Sequenced events and conversation changes have stable ids; chat states are byte-identical from one
@@ -174,6 +203,8 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
                                    sequences=[s for s in body.get("sequenceList") or [] if isinstance(s, int)])
         elif record["event_type"] == "ChatStateEvent" and body.get("chatState") in TYPING_STATES:
             await typing(record, route, TYPING_STATES[body["chatState"]])
+        elif (file := agent_file(record)) is not None:
+            await to_consumer_side(record, route, "AGENT_FILE", file=file)  # the sender holds the ConsumerJWS
         elif (content := consumer_content(record)) is not None:
             await to_channel(route, content)
             seen.mark(record["conversation_id"], TYPING_MARK, "")  # a message ends the typing the channel shows

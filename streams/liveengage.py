@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -155,6 +156,15 @@ class LiveEngageClient:
         response = await http.request(self.http, "PUT", url, params=query, data=data, what="file upload")
         http.raise_for_status(response, what="file upload")
         return relative_path
+
+    async def download_url(self, account_id: str, consumer_jws: str, relative_path: str) -> str:
+        """A temporary URL of a shared file (valid about a minute): GenerateURLForDownloadFile, then the file
+        storage's address (Connector API SendAPI/examples.md, "Request Download URL")."""
+        target = await self.send(account_id, consumer_jws, requests.download_url(relative_path))
+        path, query = target.get("relativePath"), target.get("queryParams")
+        if not isinstance(path, str) or not isinstance(query, dict):
+            raise RemoteRejectedError("GenerateURLForDownloadFile answered without relativePath", status=200)
+        return f"{await self.base_url(account_id, 'swift')}{path}?{urllib.parse.urlencode(query)}"
 
     async def _send_api(self, account_id: str, path: str, consumer_jws: str, payload: Any) -> Any:
         url = f"{await self.base_url(account_id, 'asyncMessagingEnt')}" \

@@ -137,6 +137,10 @@ def upload_url(file_size: int, file_type: str) -> dict[str, Any]:
     return request("ms.GenerateURLForUploadFile", {"fileSize": str(file_size), "fileType": file_type})
 
 
+def download_url(relative_path: str) -> dict[str, Any]:
+    return request("ms.GenerateURLForDownloadFile", {"relativePath": relative_path})
+
+
 def close_conversation(conversation_id: str) -> dict[str, Any]:
     field = {"field": "ConversationStateField", "conversationState": "CLOSE"}
     return request("cm.UpdateConversationField", {"conversationId": conversation_id, "conversationField": field})

@@ -88,7 +88,7 @@ class ConversationSender:
             "PUBLISH_TEXT": self._publish_text, "PUBLISH_FILE": self._publish_file,
             "ACCEPT_STATUS": self._accept_status, "CHAT_STATE": self._chat_state, "CLOSE": self._close,
             "SUBMIT_SURVEY": self._submit_survey, "APPLY_CHANGE": self._apply_change,
-            "AGENT_RECEIPT": self._agent_receipt,
+            "AGENT_RECEIPT": self._agent_receipt, "AGENT_FILE": self._agent_file,
         }
         self._liveengage = liveengage
         self._channels = channels
@@ -458,6 +458,21 @@ class ConversationSender:
             status = "read" if command["accept_status"] == "READ" else "delivered"
             await self._to_channel(state, f"{command['command_id']}:receipt", kind="RECEIPT",
                                    receipt_status=status, receipt_message_ids=message_ids)
+
+    async def _agent_file(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        """A file the agent shared: its temporary download URL goes to the channel, as media where the channel
+        shows media, else as a link under its caption."""
+        if state["status"] not in (Status.OPEN, Status.SURVEY) or state["consumer_jws"] is None:
+            return
+        file = command["file"]
+        url = await self._as_consumer(state, lambda jws: self._liveengage.download_url(state["account_id"], jws,
+                                                                                      file["url"]))
+        if self._route(state).capabilities.media:
+            await self._to_channel(state, command["command_id"], kind="FILE", text=file["caption"], file_url=url,
+                                   file_type=file["content_type"])
+        else:
+            await self._to_channel(state, command["command_id"], kind="TEXT",
+                                   text="\n".join(filter(None, (file["caption"], url))))
 
     async def _notice(self, state: dict[str, Any], notice: str, text: str | None) -> None:
         if text:

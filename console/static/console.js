@@ -88,6 +88,12 @@ function renderInbox() {
       node: element("li", { class: m.type === "notice" ? "notice" : "theirs", dataset: { messageId: m.message_id } },
         m.text, element("span", { class: "meta" }, m.type === "notice" ? m.notice : time(m.received_at))),
     })),
+    ...consumer.inbox.filter((m) => m.type === "file").map((m) => ({
+      at: m.received_at,
+      node: element("li", { class: "theirs", dataset: { messageId: m.message_id } },
+        `[file] ${m.file.caption || m.file.content_type}`,
+        element("span", { class: "meta" }, `${time(m.received_at)} · download link valid about a minute`)),
+    })),
   ].sort((a, b) => a.at - b.at);
   const list = $("#inbox");
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
@@ -154,7 +160,7 @@ const SAMPLE_CARD = {
 };
 
 function messagesOf(conversation) {
-  return conversation.dialogs.flatMap((d) => d.events).filter((e) =>
+  return conversation.dialogs.flatMap((d) => d.events.map((e) => ({ ...e, dialogType: d.type }))).filter((e) =>
     e.event && (e.event.type === "ContentEvent" || e.event.type === "RichContentEvent"));
 }
 
@@ -164,7 +170,8 @@ function describeEvent(event) {
     return `[structured content] ${texts.join(" · ")}`;
   }
   if (event.contentType === "hosted/file") return `[file] ${event.message.caption || event.message.relativePath}`;
-  return event.message;
+  const replies = ((event.quickReplies || {}).replies || []).map((r) => r.title).filter(Boolean);
+  return replies.length ? `${event.message} [${replies.join(" · ")}]` : event.message;
 }
 
 function selected() {
@@ -191,8 +198,10 @@ function renderTranscript(conversation) {
   const items = messagesOf(conversation).map((e) => {
     const fromConsumer = e.originatorMetadata.role === "CONSUMER";
     const seen = !fromConsumer && readSequences.has(e.sequence) ? " · read" : "";
-    return element("li", { class: fromConsumer ? "theirs" : "mine", dataset: { sequence: e.sequence ?? "" } },
-      describeEvent(e.event), element("span", { class: "meta" }, `${fromConsumer ? "consumer" : "agent"} · #${e.sequence}${seen}`));
+    const survey = e.dialogType === "POST_SURVEY";
+    const who = fromConsumer ? (survey ? "consumer · survey answer" : "consumer") : (survey ? "survey bot" : "agent");
+    return element("li", { class: `${fromConsumer ? "theirs" : "mine"}${survey ? " survey" : ""}`, dataset: { sequence: e.sequence ?? "", dialog: e.dialogType } },
+      describeEvent(e.event), element("span", { class: "meta" }, `${who} · #${e.sequence}${seen}`));
   });
   const list = $("#transcript");
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
@@ -210,10 +219,12 @@ function renderAgent() {
   const conversation = selected();
   $("#conversation").hidden = !conversation;
   if (!conversation) return;
-  const survey = conversation.dialogs.some((d) => d.type === "POST_SURVEY" && d.state === "OPEN") ? " · survey open" : "";
+  const surveyDialog = conversation.dialogs.find((d) => d.type === "POST_SURVEY");
+  const survey = !surveyDialog ? "" : surveyDialog.state === "OPEN" ? " · survey open"
+    : ` · survey ${(surveyDialog.closed_cause || "closed").toLowerCase()}`;
   const csat = conversation.csat ? ` · CSAT ${conversation.csat.csatRate}` : "";
   $("#conversation-meta").textContent =
-    `${conversation.conversation_id} · ${conversation.state}${survey} · skill ${conversation.skill_id}${csat}`;
+    `${conversation.conversation_id} · state ${conversation.state}, stage ${conversation.stage}${survey} · skill ${conversation.skill_id}${csat}`;
   renderTranscript(conversation);
 }
 

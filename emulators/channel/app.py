@@ -39,7 +39,7 @@ class ChannelConfig:
     public_url: str = "http://127.0.0.1:8091"  # where the connector fetches files consumers share
 
 
-OUTBOUND_TYPES = ("text", "notice", "receipt", "typing")
+OUTBOUND_TYPES = ("text", "notice", "receipt", "typing", "file")
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -74,7 +74,8 @@ def create_app(config: ChannelConfig, twilio_numbers: list[TwilioNumber] | None 
         if not isinstance(message, dict) or not all(isinstance(message.get(k), str) and message[k]
                                                     for k in ("message_id", "consumer_id")) \
                 or message.get("type", "text") not in OUTBOUND_TYPES \
-                or (message.get("type", "text") in ("text", "notice") and not message.get("text")):
+                or (message.get("type", "text") in ("text", "notice") and not message.get("text")) \
+                or (message.get("type") == "file" and not isinstance((message.get("file") or {}).get("url"), str)):
             return JSONResponse({"error": "bad_request",
                                  "detail": "message_id, consumer_id, a known type and its fields are required"},
                                 status_code=400)

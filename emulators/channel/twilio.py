@@ -88,17 +88,19 @@ class TwilioSide:
         form = dict(urllib.parse.parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
         sender = next((n for n in self.numbers if n.account_sid == account_sid and n.number == form.get("From")),
                       None)
-        to, body = str(form.get("To", "")), str(form.get("Body", ""))
-        if sender is None or not to or not body or len(body) > 1600:
+        to, body, media = str(form.get("To", "")), str(form.get("Body", "")), form.get("MediaUrl")
+        # Twilio's Message resource: Body is required unless MediaUrl is given (an MMS), at most 1,600 characters.
+        if sender is None or not to or not (body or media) or len(body) > 1600:
             return JSONResponse({"code": 21602 if not body else 21606, "status": 400,
-                                 "message": "From must be one of the account's numbers; To and Body are required "
-                                            "(Body at most 1600 characters)"}, status_code=400)
+                                 "message": "From must be one of the account's numbers; To and Body (or MediaUrl) "
+                                            "are required (Body at most 1600 characters)"}, status_code=400)
         if (sender.number, to) in self.unsubscribed:
             return JSONResponse({"code": 21610, "status": 400,
                                  "message": "Attempt to send to unsubscribed recipient"}, status_code=400)
         sid = new_sid("SM")
         self.record({"channel_id": sender.channel_id, "consumer_id": to, "type": "text", "text": body,
-                     "message_id": sid, "received_at": int(time.time() * 1000)})
+                     "message_id": sid, "received_at": int(time.time() * 1000),
+                     **({"media_url": media} if media else {})})
         callback = form.get("StatusCallback")
         if isinstance(callback, str) and callback:
             task = asyncio.create_task(self._report(sender, sid, to, str(callback)))

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     say.set_defaults(handler=agent_says)
     act = commands.add_parser("agent", help="any agent action: messages, receipts, typing, transfer, close, "
                                             "survey/close (body as --json)")
-    act.add_argument("action", choices=["messages", "receipts", "typing", "transfer", "close", "survey/close"])
+    act.add_argument("action", choices=["messages", "receipts", "typing", "transfer", "close", "survey/close", "files"])
     act.add_argument("--url", default=env("url", "http://127.0.0.1:8090"))
     act.add_argument("--conversation", required=True)
     act.add_argument("--json", help='the action\'s body, e.g. \'{"content": {...}}\' or \'{"skill_id": "42"}\'')

@@ -8,6 +8,7 @@ and the system's auto-close.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -67,6 +68,7 @@ class Console:
         actions: dict[str, Action] = {
             "messages": self.agent_message, "receipts": self.agent_receipt, "typing": self.agent_typing,
             "transfer": self.transfer, "close": self.close, "survey/close": self.close_survey,
+            "files": self.agent_file,
         }
         return [
             Route("/sandbox/conversations", self.list_conversations),
@@ -137,6 +139,23 @@ class Console:
         change = self._publish(conversation, event, "AGENTS_AND_MANAGERS" if body.get("private") else "ALL")
         return JSONResponse({"conversation_id": conversation.conversation_id, "dialog_id": change["dialogId"],
                              "sequence": change["sequence"]}, status_code=201)
+
+    async def agent_file(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
+        """``{"data_base64", "content_type", "caption"?}``: the agent shares an image: a ``hosted/file`` ContentEvent
+        (Connector API ``Webhooks/events.md``), downloaded with GenerateURLForDownloadFile (``SendAPI/examples.md``)."""
+        file_type = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF"}.get(str(body.get("content_type")))
+        try:
+            data = base64.b64decode(str(body.get("data_base64")), validate=True)
+        except ValueError:
+            data = b""
+        if file_type is None or not data:
+            raise ConsoleError(400, "data_base64 and content_type image/png, image/jpeg or image/gif are required")
+        self._join(conversation)
+        message = {"caption": str(body.get("caption") or ""), "relativePath": self.files.store(data, file_type),
+                   "fileType": file_type}
+        change = self._publish(conversation, {"type": "ContentEvent", "contentType": "hosted/file", "message": message})
+        return JSONResponse({"sequence": change["sequence"], "relative_path": message["relativePath"]},
+                            status_code=201)
 
     async def agent_receipt(self, conversation: Conversation, body: dict[str, Any]) -> JSONResponse:
         """``{"status": "ACCEPT"|"READ", "sequences": [...]}``: the agent got or read consumer messages."""

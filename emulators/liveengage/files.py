@@ -48,6 +48,13 @@ class FileStore:
         self.declared[path] = (int(size), file_type)
         return self.temp_url("PUT", path)
 
+    def store(self, data: bytes, file_type: str) -> str:
+        """Keep a file an agent shared (the agent side uploads as the consumer side does); its relativePath."""
+        stamp = time.strftime("%d-%m-%Y_%H-%M-%S", time.gmtime())
+        path = f"/v1/AUTH_async-images/{self.account_id}/{uuid.uuid4().hex}_uuid_{uuid.uuid4()}_{stamp}.{file_type}"
+        self.files[path], self.declared[path] = data, (len(data), file_type)
+        return path
+
     def download_url(self, body: dict[str, Any]) -> dict[str, Any] | str:
         path = body.get("relativePath")
         if not isinstance(path, str) or path not in self.files:

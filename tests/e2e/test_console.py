@@ -111,13 +111,48 @@ def test_a_whole_conversation_on_both_panes(page: Page, stack: Stack, consumer: 
     expect(row).to_contain_text("CLOSE")
 
     # The flow pane traced the consumer's first text and the agent's answer end to end, hop by hop.
-    consumer_path = page.locator("#flows tr", has_text="channel bridge").filter(has_text="LiveEngage accepted")
-    expect(consumer_path.first).to_contain_text(re.compile(r"lec\.channel\.inbound\[\d+\]@\d+"))
-    expect(consumer_path.first).to_contain_text(re.compile(r"lec\.liveengage\.commands\[\d+\]@\d+"))
-    agent_path = page.locator("#flows tr", has_text="webhook bridge").filter(has_text="channel gateway accepted")
-    expect(agent_path.first).to_contain_text(re.compile(r"lec\.liveengage\.events\[\d+\]@\d+"))
-    expect(agent_path.first).to_contain_text(re.compile(r"lec\.channel\.outbound\[\d+\]@\d+ \+\d+ ms"))
+    # Each path is found by its own ids (the consumer's message id, the agent message's dialog:sequence): the
+    # shared stack's other tests have flows of their own on the pane.
+    first_text = inbox.locator("li.mine").first.get_attribute("data-message-id")
+    first_answer = inbox.locator("li.theirs").first.get_attribute("data-message-id")
+    consumer_path = page.locator(f'#flows tr[data-flow-id="{first_text}"]')
+    expect(consumer_path).to_contain_text("LiveEngage accepted")
+    expect(consumer_path).to_contain_text(re.compile(r"lec\.channel\.inbound\[\d+\]@\d+"))
+    expect(consumer_path).to_contain_text(re.compile(r"lec\.liveengage\.commands\[\d+\]@\d+"))
+    agent_path = page.locator(f'#flows tr[data-flow-id="{first_answer}"]')
+    expect(agent_path).to_contain_text("channel gateway accepted")
+    expect(agent_path).to_contain_text(re.compile(r"lec\.liveengage\.events\[\d+\]@\d+"))
+    expect(agent_path).to_contain_text(re.compile(r"lec\.channel\.outbound\[\d+\]@\d+ \+\d+ ms"))
     screenshot(page, "flows")
+
+
+def test_a_survey_answered_in_the_consumer_pane(page: Page, stack: Stack, consumer: str) -> None:
+    """The agent closes with a survey; the consumer answers its questions by number; the agent pane shows the
+    survey dialog, its questions and answers, and the survey completed."""
+    inbox, transcript = page.locator("#inbox"), page.locator("#transcript")
+    page.fill("#number", consumer)
+    page.dispatch_event("#number", "change")
+    page.fill("#consumer-text", "Where is my refund?")
+    page.click("#consumer-send")
+    row = page.locator(f'#conversations tr[data-consumer="{stack.config.channel_id}:{consumer}"]')
+    expect(row).to_contain_text("OPEN")
+    page.fill("#agent-text", "It was sent yesterday.")
+    page.click("#agent-send")
+    expect(inbox.locator("li.theirs")).to_contain_text(["It was sent yesterday."])
+    page.check("#close-survey")
+    page.click("#agent-close")
+    expect(page.locator("#conversation-meta")).to_contain_text("state CLOSE, stage OPEN · survey open")
+    expect(inbox.locator("li.theirs").last).to_contain_text("How would you rate your overall experience?\n1. 1")
+    page.fill("#consumer-text", "5")
+    page.click("#consumer-send")
+    expect(inbox.locator("li.theirs").last).to_contain_text("Was your issue resolved?\n1. Yes\n2. No\n3. Skip")
+    page.fill("#consumer-text", "1")
+    page.click("#consumer-send")
+    expect(inbox.locator("li.notice").last).to_contain_text("closed")
+    expect(page.locator("#conversation-meta")).to_contain_text("stage CLOSE · survey completed")
+    expect(transcript.locator("li.survey.theirs")).to_have_text([re.compile("^5"), re.compile("^Yes")])
+    expect(transcript.locator("li.survey.mine").last).to_contain_text("Thank you for your time.")
+    screenshot(page, "survey")
 
 
 def test_dead_letters_are_listed_with_headers_and_replayed(page: Page, stack: Stack) -> None:

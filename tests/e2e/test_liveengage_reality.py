@@ -5,6 +5,7 @@ errorCode, request sizes, and the older notification shapes.
 
 from __future__ import annotations
 
+import base64
 import re
 import statistics
 import threading
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from tests.conftest import wait_until
+from tests.conftest import PNG, wait_until
 from tests.e2e.conftest import DEADLINE_S, Sandboxes
 from tests.e2e.test_connector_api import outbox_where, wait_outbox
 
@@ -212,3 +213,30 @@ def test_foreign_events_never_hold_up_our_conversations(stack: Stack, sandboxes:
         stop.set()
         nudger.join()
     assert metric(stack, "lec_worker_table_keys", table="parked-events") < 200  # bounded: not 50 + ever more
+
+
+def test_agent_files_reach_the_consumer_through_the_download_flow(stack: Stack, sandboxes: Sandboxes,
+                                                                  consumer: str) -> None:
+    conversation_id = sandboxes.open_conversation(consumer)
+    shared = sandboxes.agent(conversation_id, "files", data_base64=base64.b64encode(PNG).decode(),
+                             content_type="image/png", caption="your label")
+    (message,) = wait_outbox(sandboxes, consumer, "the agent's file", type="file")
+    assert message["file"]["caption"] == "your label" and message["file"]["content_type"] == "image/png"
+    assert message["message_id"] == f"{conversation_id}:{shared['sequence']}"
+    download = httpx.get(message["file"]["url"])  # a temporary URL of LiveEngage's file storage
+    assert download.status_code == 200 and download.content == PNG
+    asked = [r["payload"]["body"] for r in sandboxes.send_api_requests(consumer)
+             if r["endpoint"] == "send" and r["payload"]["type"] == "ms.GenerateURLForDownloadFile"]
+    assert asked == [{"relativePath": shared["relative_path"]}]
+
+
+def test_agent_files_go_as_mms_on_twilio(stack: Stack, consumer: str) -> None:
+    sandboxes = Sandboxes(stack, "sandbox-twilio")
+    try:
+        conversation_id = sandboxes.open_conversation(consumer, "send me the label")
+        sandboxes.agent(conversation_id, "files", data_base64=base64.b64encode(PNG).decode(), content_type="image/png")
+        (mms,) = wait_until(lambda: [m for m in sandboxes.outbox(consumer) if m.get("media_url")],
+                            timeout=DEADLINE_S, what="the MMS")
+        assert httpx.get(mms["media_url"]).content == PNG
+    finally:
+        sandboxes.http.close()

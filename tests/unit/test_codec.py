@@ -45,7 +45,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "liveengage.connector.ChannelOutbound": {
         "message_id": "c-1:4", "channel_id": "sms", "consumer_id": "+491701234567", "conversation_id": "c-1",
         "kind": "TEXT", "text": "Hi Maria", "sequence": 4, "created_at": NOW, "receipt_status": None,
-        "receipt_message_ids": [], "typing": None, "notice": None, "choices": ["yes please", "no"],
+        "receipt_message_ids": [], "typing": None, "file_url": None, "file_type": None, "notice": None,
+        "choices": ["yes please", "no"],
         "choice_metadata": [None, '[{"type":"ExternalId","id":"no-2"}]']},
     "liveengage.connector.ConversationState": {
         "account_id": "74839201", "channel_id": "sms", "consumer_id": "+491701234567", "status": "OPEN",

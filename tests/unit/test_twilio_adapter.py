@@ -159,3 +159,13 @@ async def test_form_posted_as_json_is_415() -> None:
     async with client_for(channel_app(settings), producer) as client:
         response = await client.post("/v1/channels/sms/messages", json={"Body": "x"})
     assert response.status_code == 415 and producer.published == []
+
+
+def test_an_agent_file_is_an_mms_with_its_caption() -> None:
+    binding = bind(CHANNEL)
+    message = outbound("the label", kind="FILE") | {"file_url": "https://swift.test/v1/f.PNG?sig=1", "file_type": "image/png"}
+    (call,) = binding.adapter.outbound(binding.config, message, None)
+    assert call.form == [("To", "+4917"), ("From", NUMBER), ("Body", "the label"),
+                         ("MediaUrl", "https://swift.test/v1/f.PNG?sig=1")]
+    (bare,) = binding.adapter.outbound(binding.config, message | {"text": None}, None)
+    assert ("MediaUrl", "https://swift.test/v1/f.PNG?sig=1") in bare.form and not any(k == "Body" for k, _ in bare.form)
