@@ -204,14 +204,17 @@ class LiveEngageClient:
 
 
 def _raise_for_consumer_jws(response: http.Answer) -> None:
-    """A 401 whose errorCode is about the ConsumerJWS; any other 401 (or none readable) is the AppJWT's."""
+    """A 401 whose errorCode is about the ConsumerJWS; any other 401 (or none readable) is the AppJWT's. The page's
+    own example pairs 40104 with the title "AppJWT is missing" (its table: 40105), so such a title wins."""
     try:
         body = response.json()
     except ValueError:
         return
-    code = body.get("body", {}).get("errorCode") if isinstance(body, dict) and isinstance(body.get("body"), dict) \
-        else None
-    if code in CONSUMER_JWS_ERRORS:
+    error = body.get("body") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return
+    code, title = error.get("errorCode"), str(error.get("title", ""))
+    if code in CONSUMER_JWS_ERRORS and "AppJWT" not in title:
         raise ConsumerJwsRejectedError(f"ConsumerJWS refused (errorCode {code})", status=401, code=str(code))
 
 

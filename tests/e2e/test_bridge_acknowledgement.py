@@ -19,6 +19,7 @@ import pytest
 from devstack.broker import KafkaBroker
 from devstack.ports import free_port
 from devstack.stack import ManagedProcess, StackConfig
+from emulators.liveengage.webhooks import Signing
 from schemas.codec import codec
 from schemas.topics import CHANNEL_INBOUND
 from streams.provision import ensure_topics
@@ -103,3 +104,42 @@ def test_acknowledged_only_when_kafka_has_it(own_broker: KafkaBroker, bridge_url
     ids = ids_in_topic(own_broker)
     assert before in ids and after in ids
     assert ids.count(before) == 1
+
+
+@pytest.fixture(scope="module")
+def webhook_bridge_url(own_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A webhook bridge on its default produce timeout."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key != "LEC_PRODUCE_TIMEOUT_S"}
+    env |= {"LEC_KAFKA_BOOTSTRAP": own_broker.bootstrap,
+            "LEC_LIVEENGAGE_ACCOUNTS": json.dumps({"74839201": {"client_id": "app", "client_secret": SECRET}})}
+    bridge = ManagedProcess("webhook-bridge", [sys.executable, "-m", "gateways", "liveengage", "--port", str(port)],
+                            env, Path(tmp_path_factory.mktemp("webhook-bridge")) / "bridge.log")
+    bridge.start()
+    url = StackConfig().url(port)
+    bridge.wait_http(f"{url}/readyz")
+    yield url
+    bridge.stop()
+
+
+def test_webhook_answered_within_liveengages_deadline_when_kafka_hangs(own_broker: KafkaBroker,
+                                                                       webhook_bridge_url: str) -> None:
+    """LiveEngage wants an answer within 2.5 s (Webhooks/notification-protocol.md): a fast 503, not a late one."""
+    change = {"sequence": 1, "originatorId": "a", "originatorMetadata": {"id": "a", "role": "ASSIGNED_AGENT"},
+              "serverTimestamp": 1717430401234, "dialogId": f"c-{uuid.uuid4()}",
+              "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "hi"}}
+    body = json.dumps({"kind": "notification", "type": "ms.MessagingEventNotification",
+                       "body": {"changes": [change]}}).encode()
+    headers = {"content-type": "application/json", "x-liveperson-account-id": "74839201",
+               "x-liveperson-client-id": "app", "x-liveperson-signature": Signing().header(SECRET, body)}
+    url = f"{webhook_bridge_url}/v1/liveengage/webhooks"
+    assert httpx.post(url, content=body, headers=headers, timeout=30).status_code == 200
+    own_broker.pause()
+    try:
+        started = time.monotonic()
+        refused = httpx.post(url, content=body, headers=headers, timeout=30)
+        waited = time.monotonic() - started
+    finally:
+        own_broker.resume()
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert waited < 2.5, f"answered after {waited:.2f}s"

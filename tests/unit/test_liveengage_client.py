@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from devstack.ports import free_port
 from streams import http
-from streams.errors import RemoteRejectedError, RemoteUnavailableError
+from streams.errors import ConsumerJwsRejectedError, RemoteRejectedError, RemoteUnavailableError
 from streams.liveengage import LiveEngageClient
 from streams.settings import WorkerSettings
 
@@ -42,6 +43,7 @@ class FakeLiveEngage:
         self.tokens_issued = 0
         self.send_answers: list[Canned] = []
         self.authorizations: list[str] = []
+        self.bodies: list[bytes] = []
         self.host = ""
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -53,6 +55,7 @@ class FakeLiveEngage:
             self.tokens_issued += 1
             return reply(200, {"access_token": token(self.clock + 3600, self.tokens_issued), "token_type": "Bearer"})
         self.authorizations.append(request.headers["authorization"])
+        self.bodies.append(await request.read())
         if self.send_answers:
             return reply(*self.send_answers.pop(0))
         return reply(200, {"reqId": "1", "code": "OK", "body": {"sequence": 3}})
@@ -172,3 +175,29 @@ async def test_transport_failures_are_retriable_and_ambiguous_unless_never_sent(
         if server is not None:
             await server.close()
     assert raised.value.retriable and raised.value.ambiguous is ambiguous
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "liveperson"
+
+
+async def test_a_consumer_jws_error_is_raised_without_renewing_the_app_jwt(fake: FakeLiveEngage,
+                                                                          client: LiveEngageClient) -> None:
+    body = {"kind": "resp", "code": 401, "type": ".ReqBody$ErrorResp",
+            "body": {"title": "Invalid ConsumerJWS", "details": "ConsumerJWS is invalid", "errorCode": 40103}}
+    fake.send_answers = [(401, body)]
+    with pytest.raises(ConsumerJwsRejectedError) as raised:
+        await client.send("acct", "jws", REQUEST)
+    assert raised.value.code == "40103" and fake.tokens_issued == 1 and len(fake.authorizations) == 1
+
+
+async def test_the_documented_example_401_renews_the_app_jwt(fake: FakeLiveEngage, client: LiveEngageClient) -> None:
+    """authorization-and-authentication.md's example: "AppJWT is missing" with errorCode 40104 (its table: 40105)."""
+    documented = json.loads((FIXTURES / "authorization-and-authentication.error-response.json").read_text())
+    fake.send_answers = [(401, documented)]
+    assert await client.send("acct", "jws", REQUEST) == {"sequence": 3}
+    assert fake.tokens_issued == 2 and len(fake.authorizations) == 2
+
+
+async def test_bodies_are_sent_as_utf8_without_escapes(fake: FakeLiveEngage, client: LiveEngageClient) -> None:
+    await client.send("acct", "jws", {**REQUEST, "body": {"message": "Здравствуйте 🙂"}})
+    assert "Здравствуйте 🙂".encode() in fake.bodies[-1] and b"\\u" not in fake.bodies[-1]
