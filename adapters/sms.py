@@ -9,7 +9,8 @@ emoji) costing two.
 from __future__ import annotations
 
 import math
-import re
+
+from adapters.textsplit import split_between_words
 
 GSM_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -42,38 +43,10 @@ def split(text: str, *, max_segments: int, max_chars: int) -> list[str]:
     """Parts of ``text``, in order, each at most ``max_segments`` SMS and ``max_chars`` characters, cut
     between words where a word boundary is near enough. Joined with single spaces they give the text back
     up to whitespace at the cuts."""
-    if segments(text) <= max_segments and len(text) <= max_chars:
+    if fits(text, max_segments, max_chars):
         return [text]
-    parts: list[str] = []
-    current = ""
-    for word in re.findall(r"\S+\s*", text):
-        candidate = current + word
-        if fits(candidate.rstrip(), max_segments, max_chars):
-            current = candidate
-            continue
-        if current:
-            parts.append(current.rstrip())
-        current = ""
-        while not fits(word.rstrip(), max_segments, max_chars):  # a word longer than a part: cut it
-            cut = longest_prefix(word, max_segments, max_chars)
-            parts.append(word[:cut])
-            word = word[cut:]
-        current = word
-    if current.strip():
-        parts.append(current.rstrip())
-    return parts
+    return split_between_words(text, lambda part: fits(part, max_segments, max_chars))
 
 
 def fits(text: str, max_segments: int, max_chars: int) -> bool:
     return len(text) <= max_chars and segments(text) <= max_segments
-
-
-def longest_prefix(word: str, max_segments: int, max_chars: int) -> int:
-    low, high = 1, len(word)
-    while low < high:  # the longest prefix that fits (a one-character prefix always does)
-        middle = (low + high + 1) // 2
-        if fits(word[:middle], max_segments, max_chars):
-            low = middle
-        else:
-            high = middle - 1
-    return low

@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import Any
 
+from adapters.textsplit import split_between_words
 from streams.settings import ChannelRoute
 
 
@@ -32,41 +33,7 @@ def text_parts(text: str, room: int = TEXT_REQUEST_ROOM) -> list[str]:
     (inside a word only when one word is longer than a part)."""
     if _chars(text) <= room:
         return [text]
-    parts: list[str] = []
-    current = ""
-    for word in _words(text):
-        if _chars(current + word.rstrip()) <= room:
-            current += word
-            continue
-        if current.strip():
-            parts.append(current.rstrip())
-        current = ""
-        while _chars(word.rstrip()) > room:
-            cut = _longest_prefix(word, room)
-            parts.append(word[:cut])
-            word = word[cut:]
-        current = word
-    if current.strip():
-        parts.append(current.rstrip())
-    return parts
-
-
-def _words(text: str) -> list[str]:
-    words, start = [], 0
-    for index in range(1, len(text)):
-        if text[index - 1].isspace() and not text[index].isspace():
-            words.append(text[start:index])
-            start = index
-    return [*words, text[start:]]
-
-
-def _longest_prefix(word: str, room: int) -> int:
-    used = 0
-    for index, char in enumerate(word):
-        used += _chars(char)
-        if used > room:
-            return max(index, 1)
-    return len(word)
+    return split_between_words(text, lambda part: _chars(part) <= room)
 
 
 def request(type_: str, body: dict[str, Any]) -> dict[str, Any]:
