@@ -154,13 +154,15 @@ class WebhookDispatcher:
             "x-liveperson-signature": self.signing.header(self._secret, body),
             **{h["header_name"]: h["header_value"] for h in endpoint.headers},
         }
+        started = now_ms()
         try:
             response = await self._client.post(endpoint.url, content=body, headers=headers)
             status: int | str = response.status_code
         except httpx.HTTPError as exc:
             status = exc.__class__.__name__
         self.deliveries.append({"index": len(self.deliveries), "subscription": key, "url": endpoint.url,
-                                "attempt": attempt, "status": status, "at": now_ms(), "body": json.loads(body),
+                                "attempt": attempt, "status": status, "started_at": started, "at": now_ms(),
+                                "body": json.loads(body),
                                 "raw": body.decode()})
         return status in (200, 201)
 

@@ -175,25 +175,30 @@ def metric(stack: Stack, name: str, **labels: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def round_trip_s(sandboxes: Sandboxes, consumer: str, conversation_id: str, text: str) -> float:
-    started = time.monotonic()
+def connector_latency_s(sandboxes: Sandboxes, consumer: str, conversation_id: str, text: str) -> float:
+    """From the webhook carrying the agent's text leaving the sandbox to the channel having it: the connector's
+    share (the sandbox delivers webhooks one at a time, so under load its own queue would be measured too)."""
     sandboxes.agent_says(conversation_id, text)
-    wait_until(lambda: any(m["text"] == text for m in sandboxes.outbox(consumer)), timeout=DEADLINE_S,
-               what=f"{text!r} at the channel", interval=0.01)
-    return time.monotonic() - started
+    (received,) = wait_until(lambda: [m for m in sandboxes.outbox(consumer) if m["text"] == text],
+                             timeout=DEADLINE_S, what=f"{text!r} at the channel", interval=0.02)
+    (webhook,) = [d for d in sandboxes.webhook_deliveries() if d["body"]["type"] == "ms.MessagingEventNotification"
+                  and d["body"]["body"]["changes"][0]["event"].get("message") == text]
+    return float(received["received_at"] - webhook["started_at"]) / 1000
 
 
 def test_foreign_events_never_hold_up_our_conversations(stack: Stack, sandboxes: Sandboxes, consumer: str) -> None:
     """1,000 events of conversations of other apps of the account, interleaved with one consumer's: that
     consumer's latency is unchanged, and the foreign events are dropped once too old, not dead-lettered."""
     conversation_id = sandboxes.open_conversation(consumer)
-    quiet = [round_trip_s(sandboxes, consumer, conversation_id, f"quiet {n}") for n in range(20)]
+    quiet = [connector_latency_s(sandboxes, consumer, conversation_id, f"quiet {n}") for n in range(20)]
     dropped_before = metric(stack, "lec_worker_foreign_events_total", reason="expired")
     traffic = sandboxes.http.post(f"{sandboxes.liveengage_url}/sandbox/traffic/foreign",
                                   json={"conversations": 50, "events": 1000, "per_second": 100})
     assert traffic.status_code == 202
-    busy = [round_trip_s(sandboxes, consumer, conversation_id, f"busy {n}") for n in range(20)]
+    busy = [connector_latency_s(sandboxes, consumer, conversation_id, f"busy {n}") for n in range(20)]
     p99_quiet, p99_busy = max(quiet), max(busy)  # 20 samples: the slowest is the p99
+    print(f"connector latency p99 without foreign events {p99_quiet:.3f}s, with {p99_busy:.3f}s; medians "
+          f"{statistics.median(quiet):.3f}s, {statistics.median(busy):.3f}s")
     assert p99_busy < max(3 * p99_quiet, p99_quiet + 1.0), (quiet, busy)
     assert statistics.median(busy) < statistics.median(quiet) + 0.5
     # Kept at most for LEC_FOREIGN_EVENT_MAX_AGE_S, then dropped on the next record of their partition.
