@@ -50,7 +50,7 @@ class FakeLiveEngage:
         path = request.path
         if path.endswith("baseURI.json"):
             return reply(200, {"baseURIs": [{"service": s, "baseURI": self.host} for s in
-                                            ("sentinel", "idp", "asyncMessagingEnt")]})
+                                            ("sentinel", "idp", "asyncMessagingEnt", "swift")]})
         if path.endswith("/app/token"):
             self.tokens_issued += 1
             return reply(200, {"access_token": token(self.clock + 3600, self.tokens_issued), "token_type": "Bearer"})
@@ -201,3 +201,13 @@ async def test_the_documented_example_401_renews_the_app_jwt(fake: FakeLiveEngag
 async def test_bodies_are_sent_as_utf8_without_escapes(fake: FakeLiveEngage, client: LiveEngageClient) -> None:
     await client.send("acct", "jws", {**REQUEST, "body": {"message": "Здравствуйте 🙂"}})
     assert "Здравствуйте 🙂".encode() in fake.bodies[-1] and b"\\u" not in fake.bodies[-1]
+
+
+async def test_a_download_url_from_the_documented_answer(fake: FakeLiveEngage, client: LiveEngageClient) -> None:
+    """SendAPI/examples.md, "Request Download URL": the file storage's address with the answer's query."""
+    documented = json.loads((FIXTURES / "sendapi-examples.download-url-answer.json").read_text())
+    fake.send_answers = [(200, documented)]
+    url = await client.download_url("acct", "jws", documented["body"]["relativePath"])
+    assert url == (f"http://{fake.host}{documented['body']['relativePath']}"
+                   "?temp_url_sig=384bcb0b188920909d4a068473824e964ecbffcd&temp_url_expires=1528379356")
+    assert json.loads(fake.bodies[-1])["type"] == "ms.GenerateURLForDownloadFile"
