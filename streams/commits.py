@@ -103,11 +103,27 @@ class CommitKeeper:
                 found.append(tp)
         return found
 
+    def steady(self, generation: int | None) -> bool:
+        """Whether Faust runs its streams in ``generation``: not rebalancing, not recovering tables, flow control
+        on. Records read directly are handled only then: while Faust rebalances or recovers, a table write
+        would go to a changelog partition being recovered, and a blackhole or a session timeout ends a
+        generation while its records are still being read."""
+        app = self._app
+        return bool(generation == app.consumer_generation_id and not app.rebalancing
+                    and not getattr(app, "in_recovery", False) and app.flow_control.is_active())
+
+    def put_back(self, event: EventT[bytes]) -> None:
+        """A record read directly was not handled (Faust stopped being steady): it is the next one again."""
+        message = event.message
+        progress = self._partitions.get(message.tp)
+        if progress is not None and progress.generation == message.generation_id:
+            progress.next_offset = min(progress.next_offset, message.offset)
+
     async def catch_up(self, tp: TP) -> list[EventT[bytes]]:
         """The records of a stuck partition up to its high watermark, read directly; they become handled next."""
         progress = self._partitions[tp]
         high = self._highwater(tp)
-        if high is None or high <= progress.next_offset:
+        if high is None or high <= progress.next_offset or not self.steady(progress.generation):
             return []
         logger.warning("%s[%d]: records %d..%d fetched but not delivered: reading them from Kafka", tp.topic,
                        tp.partition, progress.next_offset, high - 1)

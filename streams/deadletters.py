@@ -124,6 +124,11 @@ class DeadLetters:
                                        tp.topic, tp.partition, exc.__class__.__name__)
                         continue
                     for record in due:
+                        if not self._commits.steady(record.message.generation_id):
+                            self._commits.put_back(record)  # Faust rebalances: the next generation reads it
+                            logger.info("stopped handling undelivered records of %s[%d] at %d: Faust is "
+                                        "rebalancing", tp.topic, tp.partition, record.message.offset)
+                            break
                         # Faust's tables find the changelog partition through the event being processed;
                         # outside the stream loop that has to be this record (the partition is the same).
                         _current_event_contextvar.set(weakref.ref(record))

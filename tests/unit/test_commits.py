@@ -48,7 +48,8 @@ def event(offset: int, generation: int = 1) -> Any:
 def keeper_on(consumer: StandInConsumer) -> CommitKeeper:
     """A keeper installed the way the worker's is (on the consumer as Faust creates it); missing records are
     "read" from a list instead of Kafka."""
-    app = SimpleNamespace(_new_consumer=lambda: consumer, consumer_generation_id=1)
+    app = SimpleNamespace(_new_consumer=lambda: consumer, consumer_generation_id=1, rebalancing=False,
+                          in_recovery=False, flow_control=SimpleNamespace(is_active=lambda: True))
     keeper = CommitKeeper(app)  # type: ignore[arg-type]
     app.consumer = app._new_consumer()
 
@@ -165,3 +166,20 @@ async def test_records_fetched_but_never_delivered_are_found_on_an_idle_partitio
     assert consumer._new_offset(TP0) == 8
     assert await carry_out(keeper, 6) == []  # Faust's late delivery is passed over
     assert await keeper.stuck({TP0.topic}, idle_s=0) == []
+
+
+async def test_undelivered_records_wait_while_faust_rebalances() -> None:
+    """A blackhole ends a generation while its records are read: none is handled until Faust is steady again, and
+    one left unhandled is the next to handle."""
+    consumer = StandInConsumer(committed=4)
+    keeper = keeper_on(consumer)
+    consumer.high = 8
+    assert await keeper.stuck({TP0.topic}, idle_s=0) == []
+    keeper._app.rebalancing = True  # type: ignore[attr-defined]
+    assert not keeper.steady(1) and await keeper.catch_up(TP0) == []
+    keeper._app.rebalancing = False  # type: ignore[attr-defined]
+    assert keeper.steady(1) and not keeper.steady(2)
+    caught_up = await keeper.catch_up(TP0)
+    keeper.finished(caught_up[0])
+    keeper.put_back(caught_up[1])  # Faust stopped being steady after the first
+    assert await carry_out(keeper, 5) == [5]  # the record put back is handled when it comes again
