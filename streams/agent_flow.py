@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import EventT, StreamT
 
 from schemas.codec import codec
-from schemas.topics import consumer_key
+from schemas.topics import LIVEENGAGE_EVENTS, consumer_key
 from streams.deadletters import DeadLetters
+from streams.errors import RecordError, UnexpectedError
 from streams.parking import ParkedEvents
 from streams.records import decode, key_of
 from streams.rendering import render
@@ -28,6 +31,7 @@ from streams.settings import WorkerSettings
 from streams.state import RecentIds, RecordTable
 from streams.topics import Topics, publish
 
+logger = logging.getLogger(__name__)
 EVENT = codec("LiveEngageEvent")
 ROUTE = codec("ConversationRoute")
 OUTBOUND = codec("ChannelOutbound")
@@ -143,10 +147,19 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
     draining: dict[int, asyncio.Lock] = {}  # one per partition: a parked event is handed over once
 
     async def release(key: str, partition: int) -> None:
-        """Handle the parked events of a conversation whose route is known, in order."""
+        """Handle the parked events of a conversation whose route is known, in order. One that fails is
+        dead-lettered by itself (the record being handled is the route, or a later event)."""
         async with draining.setdefault(partition, asyncio.Lock()):
             while (raw := parked.first(key)) is not None:
-                await route_known(EVENT.decode(raw))
+                try:
+                    await route_known(EVENT.decode(raw))
+                except KafkaError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - as DeadLetters.consume does for the record itself
+                    if not isinstance(exc, RecordError):
+                        logger.exception("unexpected error on a parked event of %s", key)
+                        exc = UnexpectedError(f"{exc.__class__.__name__}: {exc}")
+                    await dead_letters.send_record(LIVEENGAGE_EVENTS.name, key.encode(), raw, exc)
                 parked.pop_first(key, partition)
 
     @app.agent(topics.liveengage_events, name="route_agent_events")
@@ -156,8 +169,8 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
 
     async def route_event(event: EventT[bytes]) -> None:
         record = decode(EVENT, event)
-        partition = event.message.partition
-        parked.expire(partition, record["received_at"])
+        partition, generation = event.message.partition, event.message.generation_id
+        parked.expire(partition, generation, record["received_at"])
         if record["originator_role"] == "CONSUMER":
             return  # the consumer's own event coming back
         key = record["conversation_id"]
@@ -165,16 +178,15 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
         if routed and not parked.holds(key):
             await route_known(record)
             return
-        if not routed and record["notification_type"] != MESSAGING \
-                and (change := conversation_change(record)) is not None:
-            # Not routed (yet): perhaps a conversation LiveEngage opened for one of our consumers; the identity
-            # index matches its consumer and publishes the route (streams.identities).
-            await announce_unrouted(record, change)
         # Kept for the route: the creation of a conversation the sender is opening arrives before its route and
         # must still come before the changes that follow it. Behind events already parked, it waits its turn.
-        parked.park(key, EVENT.encode(record), record["received_at"], partition)
+        parked.park(key, EVENT.encode(record), record["received_at"], partition, generation)
         if routed:  # parked events whose hand-over a restart interrupted: hand them over now
             await release(key, partition)
+        elif record["notification_type"] != MESSAGING and (change := conversation_change(record)) is not None:
+            # Perhaps a conversation LiveEngage opened for one of our consumers: the identity index matches its
+            # consumer and publishes the route (streams.identities), which hands this over.
+            await announce_unrouted(record, change)
 
     def is_redelivery(record: dict[str, Any]) -> bool:
         # Sequenced events and conversation changes have stable ids; chat states are byte-identical from one
@@ -207,7 +219,8 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
             await to_consumer_side(record, route, "AGENT_FILE", file=file)  # the sender holds the ConsumerJWS
         elif (content := consumer_content(record)) is not None:
             await to_channel(route, content)
-            seen.mark(record["conversation_id"], TYPING_MARK, "")  # a message ends the typing the channel shows
+            if seen.marker(record["conversation_id"], TYPING_MARK) == str(True):
+                seen.mark(record["conversation_id"], TYPING_MARK, str(False))  # a message ends the typing shown
 
     async def typing(record: dict[str, Any], route: dict[str, Any], composing: bool) -> None:
         """Typing on or off, once per change of what the channel shows: a redelivered chat state is a repeat."""

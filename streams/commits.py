@@ -110,7 +110,7 @@ class CommitKeeper:
         generation while its records are still being read."""
         app = self._app
         return bool(generation == app.consumer_generation_id and not app.rebalancing
-                    and not getattr(app, "in_recovery", False) and app.flow_control.is_active())
+                    and not app.in_recovery and app.flow_control.is_active())
 
     def put_back(self, event: EventT[bytes]) -> None:
         """A record read directly was not handled (Faust stopped being steady): it is the next one again."""

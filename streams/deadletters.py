@@ -127,7 +127,7 @@ class DeadLetters:
                         if not self._commits.steady(record.message.generation_id):
                             self._commits.put_back(record)  # Faust rebalances: the next generation reads it
                             logger.info("stopped handling undelivered records of %s[%d] at %d: Faust is "
-                                        "rebalancing", tp.topic, tp.partition, record.message.offset)
+                                        "rebalancing or recovering", tp.topic, tp.partition, record.message.offset)
                             break
                         # Faust's tables find the changelog partition through the event being processed;
                         # outside the stream loop that has to be this record (the partition is the same).

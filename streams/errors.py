@@ -4,7 +4,6 @@
     ├── RecordError                       dead-letter the record, keep consuming
     │   ├── UndecodableRecordError        bytes are not the topic's Avro record
     │   ├── UnknownChannelError           the record names a channel the worker is not configured for
-    │   ├── UnknownConversationError      an agent event of a conversation this connector never opened
     │   ├── UnsupportedEventError         a kind of event this version cannot carry out
     │   ├── RemoteRejectedError           LiveEngage or the channel answered 4xx: retrying would not help
     │   │   ├── ConsumerOptedOutError     the gateway refused: the consumer opted out there (SMS STOP)
@@ -36,10 +35,6 @@ class UndecodableRecordError(RecordError):
 
 
 class UnknownChannelError(RecordError):
-    pass
-
-
-class UnknownConversationError(RecordError):
     pass
 
 

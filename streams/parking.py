@@ -32,28 +32,28 @@ class ParkedEvents:
         self._max_events = max_events
         self._max_conversations = max_conversations
         # Per partition, the parked keys and their first arrival, oldest first: rebuilt from the table the first
-        # time a partition is seen after a start or a rebalance.
-        self._index: dict[int, dict[str, datetime]] = {}
+        # time a partition is seen in a consumer generation (after a rebalance another worker may have parked some).
+        self._index: dict[int, tuple[int | None, dict[str, datetime]]] = {}
 
     def _get(self, key: str) -> dict[str, Any] | None:
         raw = self._table.get(key)
         return None if raw is None else PARKED.decode(raw)
 
-    def _keys_of(self, partition: int) -> dict[str, datetime]:
-        keys = self._index.get(partition)
-        if keys is None:
+    def _keys_of(self, partition: int, generation: int | None = None) -> dict[str, datetime]:
+        indexed = self._index.get(partition)
+        if indexed is None or (generation is not None and indexed[0] != generation):
             parked = [(key, PARKED.decode(raw)) for key, raw in list(self._table.items())]
             keys = dict(sorted(((key, p["first_parked_at"]) for key, p in parked if p["partition"] == partition),
                                key=lambda item: item[1]))
-            self._index[partition] = keys
-        return keys
+            indexed = self._index[partition] = (generation, keys)
+        return indexed[1]
 
     def holds(self, key: str) -> bool:
         return key in self._table
 
-    def park(self, key: str, raw: bytes, received_at: datetime, partition: int) -> None:
+    def park(self, key: str, raw: bytes, received_at: datetime, partition: int, generation: int | None) -> None:
         """Keep one more event of ``key``, after those already parked."""
-        keys = self._keys_of(partition)
+        keys = self._keys_of(partition, generation)
         parked = self._get(key) or {"events": [], "first_parked_at": received_at, "partition": partition}
         if len(parked["events"]) >= self._max_events:
             metrics.FOREIGN_EVENTS.labels("too_many").inc()
@@ -80,9 +80,9 @@ class ParkedEvents:
             del self._table[key]
             self._keys_of(partition).pop(key, None)
 
-    def expire(self, partition: int, now: datetime) -> None:
+    def expire(self, partition: int, generation: int | None, now: datetime) -> None:
         """Drop the parked events of ``partition`` whose oldest is older than the age limit."""
-        keys = self._keys_of(partition)
+        keys = self._keys_of(partition, generation)
         while keys:
             key, first = next(iter(keys.items()))
             if now - first < self._max_age:

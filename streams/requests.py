@@ -13,8 +13,9 @@ from streams.settings import ChannelRoute
 # LiveEngage refuses a SEND request over 5,000 characters (Connector API how-to guide, lp-devassist-connectors).
 # Counted here as UTF-16 code units of the body as sent (LiveEngage runs on the JVM), which is never fewer.
 SEND_LIMIT_CHARS = 5000
-# A part's request beside its text: envelope, ids (a UUID each) and field names, with room to spare.
-TEXT_REQUEST_ROOM = SEND_LIMIT_CHARS - 400
+# Ids as long as LiveEngage's (UUIDs, 22-character dialog ids) fit these, so a request measured with them is never
+# shorter than the real one.
+LONGEST_ID = "x" * 64
 
 
 def body_bytes(payload: Any) -> bytes:
@@ -28,9 +29,11 @@ def _chars(text: str) -> int:
     return len(json.dumps(text, ensure_ascii=False)[1:-1].encode("utf-16-le")) // 2
 
 
-def text_parts(text: str, room: int = TEXT_REQUEST_ROOM) -> list[str]:
-    """``text`` as it fits in SEND requests: itself when it fits, else parts in order, split after whitespace
-    (inside a word only when one word is longer than a part)."""
+def text_parts(text: str, metadata: list[Any] | None = None) -> list[str]:
+    """``text`` as it fits in SEND requests (each carrying ``metadata``): itself when it fits, else parts in order,
+    split after whitespace (inside a word only when one word is longer than a part)."""
+    envelope = publish(LONGEST_ID, LONGEST_ID, text_event(""), metadata) | {"id": LONGEST_ID}
+    room = SEND_LIMIT_CHARS - len(body_bytes(envelope).decode().encode("utf-16-le")) // 2
     if _chars(text) <= room:
         return [text]
     return split_between_words(text, lambda part: _chars(part) <= room)

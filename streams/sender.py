@@ -173,10 +173,13 @@ class ConversationSender:
         except Queued:
             return False
         if command["action"] in LIVEENGAGE_ACTIONS:
-            latest = self._table.get(key) or state
-            ledger = [*latest["ledger"][-(LEDGER_KEPT - 1):], command["command_id"]]
-            self._save(key, latest | {"ledger": ledger})
+            self._ledgered(key, state, command["command_id"])
         return True
+
+    def _ledgered(self, key: str, state: dict[str, Any], done_id: str) -> dict[str, Any]:
+        """The latest state with ``done_id`` added to the ledger of what was carried out."""
+        latest = self._table.get(key) or state
+        return self._save(key, latest | {"ledger": [*latest["ledger"][-(LEDGER_KEPT - 1):], done_id]})
 
     def _save(self, key: str, state: dict[str, Any]) -> dict[str, Any]:
         self._table.put(key, state)
@@ -195,9 +198,14 @@ class ConversationSender:
             # A tapped button is reported first, with its metadata, then its text (Messaging Window API tutorial
             # post-conversation-survey-pcs.md, "Consumer Responds on the Post Survey").
             event = requests.accept_status_event("ACTION", [answered])
-            await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event, metadata))
+            try:
+                await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event,
+                                                         metadata))
+            except RemoteRejectedError as exc:
+                if CONVERSATION_IS_CLOSE not in str(exc):
+                    raise  # closed meanwhile: the text below opens a new conversation, where no button was tapped
             state = await self._step_done(key, state, f"{command['command_id']}#action")
-        parts = requests.text_parts(command["text"])
+        parts = requests.text_parts(command["text"], metadata)
         for index, part in enumerate(parts[:-1]):
             part_id = f"{command['command_id']}#{index}"
             if part_id not in state["ledger"]:
@@ -216,8 +224,7 @@ class ConversationSender:
 
     async def _step_done(self, key: str, state: dict[str, Any], step_id: str) -> dict[str, Any]:
         """One send of a command that makes several is in the ledger, durably, before the next starts."""
-        latest = self._table.get(key) or state
-        latest = self._save(key, latest | {"ledger": [*latest["ledger"][-(LEDGER_KEPT - 1):], step_id]})
+        latest = self._ledgered(key, state, step_id)
         await self._dead_letters.table_writes_acknowledged(f"a step of command {step_id}")
         return latest
 
@@ -428,11 +435,11 @@ class ConversationSender:
     async def _enter_survey(self, key: str, state: dict[str, Any], dialog_id: str) -> dict[str, Any]:
         """The post-conversation survey runs in its own dialog: texts now answer it, and its events, which may carry
         only that dialog's id, are routed to this consumer too."""
-        state = self._save(key, moved(state, Trigger.SURVEY_OPENED, dialog_id=dialog_id))
+        # The route first: once the state says SURVEY, a replay of this change is passed over as already applied.
         route_record = {"conversation_id": state["conversation_id"], "account_id": state["account_id"],
                         "channel_id": state["channel_id"], "consumer_id": state["consumer_id"], "opened_at": now()}
         await publish(self._topics.conversation_routes, dialog_id, ROUTE.encode(route_record))
-        return state
+        return self._save(key, moved(state, Trigger.SURVEY_OPENED, dialog_id=dialog_id))
 
     async def _other_conversation(self, key: str, change: dict[str, Any], state: dict[str, Any]) -> None:
         """A conversation of this consumer that the connector did not open: adopt it when it is open and the

@@ -144,6 +144,7 @@ def test_autoscaling_replaces_fixed_replicas() -> None:
     "extraEnv[0].name=LEC_CHANNELS,extraEnv[0].value=inline-secret",  # secrets belong in the Secret
     "webhookBridge.prot=8080",  # a typo is refused, not ignored
     "webhookBridge.produceTimeoutSeconds=5",  # LiveEngage wants the webhook answered within 2.5 s
+    "extraEnv[0].name=LEC_PRODUCE_TIMEOUT_S,extraEnv[0].value=30",  # per role: <role>.produceTimeoutSeconds
 ])
 def test_schema_refuses_bad_values(bad: str) -> None:
     minimal = CHART / "ci" / "minimal.yaml"
