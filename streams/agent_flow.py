@@ -150,9 +150,10 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
         """Handle the parked events of a conversation whose route is known, in order. One that fails is
         dead-lettered by itself (the record being handled is the route, or a later event)."""
         async with draining.setdefault(partition, asyncio.Lock()):
-            while (raw := parked.first(key)) is not None:
+            route = routes.get(key)
+            while route is not None and (raw := parked.first(key)) is not None:
                 try:
-                    await route_known(EVENT.decode(raw))
+                    await route_known(EVENT.decode(raw), route)
                 except KafkaError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - as DeadLetters.consume does for the record itself
@@ -174,34 +175,29 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
         if record["originator_role"] == "CONSUMER":
             return  # the consumer's own event coming back
         key = record["conversation_id"]
-        routed = routes.get(key) is not None
-        if routed and not parked.holds(key):
-            await route_known(record)
+        route = routes.get(key)
+        if route is not None and not parked.holds(key):
+            await route_known(record, route)
             return
         # Kept for the route: the creation of a conversation the sender is opening arrives before its route and
         # must still come before the changes that follow it. Behind events already parked, it waits its turn.
         parked.park(key, EVENT.encode(record), record["received_at"], partition, generation)
-        if routed:  # parked events whose hand-over a restart interrupted: hand them over now
+        if route is not None:  # parked events whose hand-over a restart interrupted: hand them over now
             await release(key, partition)
         elif record["notification_type"] != MESSAGING and (change := conversation_change(record)) is not None:
             # Perhaps a conversation LiveEngage opened for one of our consumers: the identity index matches its
             # consumer and publishes the route (streams.identities), which hands this over.
             await announce_unrouted(record, change)
 
-    def is_redelivery(record: dict[str, Any]) -> bool:
-        # Sequenced events and conversation changes have stable ids; chat states are byte-identical from one
-        # typing cycle to the next, so they are told apart by the state the channel shows instead.
+    async def route_known(record: dict[str, Any], route: dict[str, Any]) -> None:
+        """Handle one event of a routed conversation, unless it is a redelivery. Sequenced events and conversation
+        changes have stable ids; chat states are byte-identical from one typing cycle to the next, so they are
+        told apart by the state the channel shows instead (``typing``)."""
         stable = record["sequence"] is not None or record["event_type"] is None
-        return stable and seen.seen(record["conversation_id"], record["event_id"])
-
-    async def route_known(record: dict[str, Any]) -> None:
-        """Handle one event of a routed conversation, unless it is a redelivery."""
-        if is_redelivery(record):
+        if stable and seen.seen(record["conversation_id"], record["event_id"]):
             return
-        route = routes.get(record["conversation_id"])
-        assert route is not None  # callers check
         await dispatch(record, route)
-        if record["sequence"] is not None or record["event_type"] is None:
+        if stable:
             seen.add(record["conversation_id"], record["event_id"])
 
     async def dispatch(record: dict[str, Any], route: dict[str, Any]) -> None:
