@@ -1,0 +1,81 @@
+"""Why a process cannot reach Kafka, as one line that names the setting to fix.
+
+aiokafka's clients only say "Unable to bootstrap" when a login or a TLS handshake fails; the cause is in their
+own log at best. So a process that cannot connect asks once more here, over a single connection of its own
+(aiokafka's public ``create_conn``), and translates what failed: a refused login, a certificate nobody trusts,
+a listener that speaks another protocol. No secret goes into the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+from aiokafka.conn import create_conn
+from aiokafka.errors import (KafkaConnectionError, KafkaError, SaslAuthenticationFailed,
+                             UnsupportedSaslMechanismError)
+from aiokafka.protocol.metadata import MetadataRequest
+
+from kafkaclients.clients import client_options
+from kafkaclients.settings import KafkaConnection
+
+
+async def diagnose(connection: KafkaConnection, *, timeout_s: float = 10.0) -> str | None:
+    """None once some broker of ``LEC_KAFKA_BOOTSTRAP`` answers a metadata request; else why none did."""
+    options = client_options(connection)
+    servers: list[str] = options.pop("bootstrap_servers")
+    problem = "LEC_KAFKA_BOOTSTRAP: no broker address given"
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        if not host or not port.isdigit():
+            return f"LEC_KAFKA_BOOTSTRAP: {server!r} is not host:port"
+        try:
+            async with asyncio.timeout(timeout_s):
+                conn = await create_conn(host, int(port), request_timeout_ms=int(timeout_s * 1000), **options)
+                try:
+                    await conn.send(MetadataRequest([]))
+                finally:
+                    conn.close()
+            return None
+        except (OSError, KafkaError, TimeoutError) as exc:
+            problem = explain(exc, connection, server)
+    return problem
+
+
+def explain(exc: BaseException, connection: KafkaConnection, server: str) -> str:
+    protocol = connection.kafka_security_protocol
+    mechanism = connection.kafka_sasl_mechanism
+    if isinstance(exc, SaslAuthenticationFailed):
+        setting = ("LEC_KAFKA_SASL_OAUTH_TOKEN_PROVIDER" if mechanism == "OAUTHBEARER"
+                   else "LEC_KAFKA_SASL_USERNAME/LEC_KAFKA_SASL_PASSWORD")
+        return f"{setting}: the broker at {server} refused the {mechanism} login"
+    if isinstance(exc, UnsupportedSaslMechanismError):
+        return f"LEC_KAFKA_SASL_MECHANISM: the broker at {server} does not accept {mechanism} on this listener"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = exc.verify_message or exc.reason or "verification failed"
+        if "hostname" in str(reason).lower() or "ip address mismatch" in str(reason).lower():
+            return (f"LEC_KAFKA_BOOTSTRAP/LEC_KAFKA_SSL_CHECK_HOSTNAME: the certificate of the broker at {server} "
+                    f"does not name that host ({reason})")
+        ca = connection.kafka_ssl_ca_file
+        trust = f"{ca} does not" if ca else "not set, and the system's CAs do not"
+        return f"LEC_KAFKA_SSL_CA_FILE: {trust} trust the certificate of the broker at {server} ({reason})"
+    if isinstance(exc, ssl.SSLError):
+        return (f"LEC_KAFKA_SECURITY_PROTOCOL: the TLS handshake with {server} failed ({exc.reason}); is that "
+                f"listener TLS ({protocol} expects it)?")
+    if isinstance(exc, ConnectionResetError) and connection.kafka_uses_tls:
+        return (f"LEC_KAFKA_SECURITY_PROTOCOL: the broker at {server} reset the TLS handshake; that listener may "
+                f"not use TLS (PLAINTEXT or SASL_PLAINTEXT)")
+    if isinstance(exc, KafkaConnectionError) and "closed" in str(exc):
+        if not connection.kafka_uses_tls:
+            return (f"LEC_KAFKA_SECURITY_PROTOCOL: {protocol}, and the broker at {server} closed the connection; "
+                    f"does that listener want TLS (SSL or SASL_SSL) or SASL?")
+        if connection.kafka_ssl_cert_file is not None:
+            return (f"LEC_KAFKA_SSL_CERT_FILE: the broker at {server} closed the connection after TLS; it may not "
+                    f"trust the client certificate (or want SASL: LEC_KAFKA_SECURITY_PROTOCOL)")
+        return (f"LEC_KAFKA_SECURITY_PROTOCOL/LEC_KAFKA_SSL_CERT_FILE: the broker at {server} closed the "
+                f"connection after TLS; that listener may want a client certificate (mutual TLS) or SASL")
+    if isinstance(exc, TimeoutError):
+        return f"LEC_KAFKA_BOOTSTRAP: the broker at {server} did not answer in time"
+    if isinstance(exc, OSError):
+        return f"LEC_KAFKA_BOOTSTRAP: cannot connect to {server} ({exc.strerror or exc.__class__.__name__})"
+    return f"LEC_KAFKA_BOOTSTRAP: the broker at {server} failed ({exc.__class__.__name__})"
