@@ -6,21 +6,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
+from pydantic import ValidationError
 
 from analytics.report import hourly, render
+from kafkaclients import KafkaConnection
+from kafkaclients import clients as kafka
 from schemas.codec import DecodeError, codec
+from telemetry import startup
 from schemas.topics import ANALYTICS_EVENTS
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+async def partitions_of(connection: KafkaConnection, topic: str) -> list[int]:
     """The topic's partition numbers; none when it does not exist (yet)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.admin_client(connection)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -31,12 +33,12 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     return sorted(partition["partition"] for partition in described.get("partitions", []))
 
 
-async def read_all(bootstrap: str, topic: str) -> tuple[list[dict[str, Any]], int]:
+async def read_all(connection: KafkaConnection, topic: str) -> tuple[list[dict[str, Any]], int]:
     """Every decodable record up to the end the topic has now, and how many did not decode."""
-    partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(connection, topic)]
     if not partitions:
         return [], 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = kafka.consumer(connection, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -65,11 +67,17 @@ async def read_all(bootstrap: str, topic: str) -> tuple[list[dict[str, Any]], in
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__)
-    parser.add_argument("--bootstrap", default=os.environ.get("LEC_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--bootstrap", help="host:port of the brokers; LEC_KAFKA_BOOTSTRAP when unset (and the "
+                                            "other LEC_KAFKA_* settings always)")
     parser.add_argument("--topic", default=ANALYTICS_EVENTS.name)
     parser.add_argument("--json", action="store_true", help="one JSON object per hour instead of a table")
     args = parser.parse_args(argv)
-    events, undecodable = asyncio.run(read_all(args.bootstrap, args.topic))
+    try:
+        connection = KafkaConnection(**({"kafka_bootstrap": args.bootstrap} if args.bootstrap else {}))
+    except ValidationError as exc:
+        print(startup.describe_invalid(exc), file=sys.stderr)
+        return 78
+    events, undecodable = asyncio.run(read_all(connection, args.topic))
     rows = hourly(events)
     if args.json:
         for row in rows:

@@ -13,9 +13,11 @@ import os
 import sys
 
 import uvicorn
+from pydantic import ValidationError
 
 from console.app import ConsoleConfig, create_app
-from telemetry import logs
+from kafkaclients import KafkaConnection
+from telemetry import logs, startup
 
 CONFIG_ERROR_EXIT = 78
 
@@ -47,12 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     if token is None and not is_loopback(args.host):
         print(f"configuration error: LEC_CONSOLE_TOKEN is required to listen on {args.host}", file=sys.stderr)
         return CONFIG_ERROR_EXIT
-    logs.configure("info", [token] if token else [])
+    try:
+        kafka = KafkaConnection(kafka_bootstrap=args.kafka_bootstrap)
+    except ValidationError as exc:
+        print(startup.describe_invalid(exc), file=sys.stderr)
+        return CONFIG_ERROR_EXIT
+    logs.configure("info", ([token] if token else []) + kafka.kafka_secrets())
+    startup.warn_unknown_settings(os.environ)
     # The page polls the sandboxes every second with consumer numbers in the URLs, and reads Kafka anew for each
     # dead-letter listing: neither belongs in the log.
     for noisy in ("httpx", "aiokafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    app = create_app(ConsoleConfig(args.kafka_bootstrap, args.liveengage_url, args.channel_url, args.partitions,
+    app = create_app(ConsoleConfig(kafka, args.liveengage_url, args.channel_url, args.partitions,
                                    args.app_id, token))
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
     return 0

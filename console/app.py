@@ -28,6 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from console.feed import FlowFeed
+from kafkaclients import KafkaConnection
 from streams import deadletter_tool
 
 STATIC = Path(__file__).parent / "static"
@@ -38,7 +39,7 @@ KEEPALIVE_S = 15.0
 
 @dataclass(frozen=True)
 class ConsoleConfig:
-    kafka_bootstrap: str
+    kafka: KafkaConnection
     liveengage_url: str
     channel_url: str
     partitions: int = 4
@@ -66,7 +67,7 @@ class TokenCheck(BaseHTTPMiddleware):
 
 
 def create_app(config: ConsoleConfig) -> Starlette:
-    feed = FlowFeed(config.kafka_bootstrap, config.partitions)
+    feed = FlowFeed(config.kafka, config.partitions)
     clients: dict[str, httpx.AsyncClient] = {}
 
     async def relay(method: str, url: str, body: Any = None, params: dict[str, str] | None = None) -> JSONResponse:
@@ -145,7 +146,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
 
     async def dead_letters(request: Request) -> JSONResponse:
         try:
-            letters = await deadletter_tool.read_letters(config.kafka_bootstrap, config.partitions, config.app_id)
+            letters = await deadletter_tool.read_letters(config.kafka, config.partitions, config.app_id)
         except KafkaError as exc:
             return JSONResponse({"error": "kafka_unavailable", "detail": exc.__class__.__name__}, status_code=503)
         return JSONResponse({"dead_letters": [letter | {"failed_at": letter["failed_at"].isoformat()}
@@ -158,7 +159,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
         except (ValueError, AttributeError) as exc:
             return JSONResponse({"error": "bad_request", "detail": str(exc)}, status_code=400)
         try:
-            count = await deadletter_tool.replay(config.kafka_bootstrap, config.partitions, source, config.app_id)
+            count = await deadletter_tool.replay(config.kafka, config.partitions, source, config.app_id)
         except KafkaError as exc:
             return JSONResponse({"error": "kafka_unavailable", "detail": exc.__class__.__name__}, status_code=503)
         return JSONResponse({"source": source, "replayed": count})

@@ -15,6 +15,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from console.flows import DEAD_LETTER_TOPICS, FlowBook
+from kafkaclients import KafkaConnection
+from kafkaclients import clients as kafka
 from schemas import topics as catalogue
 from schemas.codec import DecodeError, codec
 
@@ -30,8 +32,8 @@ BACKLOG = 100  # records per partition read from before the end at start
 class FlowFeed:
     """One Kafka reader feeding a FlowBook; each subscriber gets every changed flow as JSON on its queue."""
 
-    def __init__(self, bootstrap: str, partitions: int) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, connection: KafkaConnection, partitions: int) -> None:
+        self._connection = connection
         self._partition_count = partitions
         self.book = FlowBook()
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
@@ -63,7 +65,7 @@ class FlowFeed:
                 await asyncio.sleep(2)
 
     async def _read(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        consumer = kafka.consumer(self._connection, enable_auto_commit=False)
         await consumer.start()
         try:
             partitions = await self._partitions(consumer)

@@ -19,7 +19,8 @@ COMPOSE_BOOTSTRAP = "kafka:19092"
 # Settings the compose file spells out itself; only credentials and the JSON maps that carry them go in .env.
 SPELLED_OUT = {"LEC_KAFKA_BOOTSTRAP", "LEC_PUBLIC_WEBHOOK_URL", "LEC_LIVEENGAGE_DOMAIN_API", "LEC_LIVEENGAGE_SCHEME",
                "LEC_PARTITIONS", "LEC_DATA_DIR", "LEC_RETRY_BASE_DELAY_S", "LEC_RETRY_DELAYS_S", "LEC_LOG_LEVEL",
-               "LEC_BODY_TIMEOUT_S", "LEC_CHANNEL_BRIDGE_PUBLIC_URL"}
+               "LEC_BODY_TIMEOUT_S", "LEC_CHANNEL_BRIDGE_PUBLIC_URL", "LEC_KAFKA_REPLICATION_FACTOR",
+               "LEC_KAFKA_MIN_INSYNC_REPLICAS"}
 
 
 def compose_env() -> dict[str, str]:

@@ -23,14 +23,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 
 from devstack import prometheus
 from devstack.broker import KafkaBroker
 from devstack.dashboard import render
 from devstack.ports import free_port
 from devstack.stack import Stack, StackConfig
+from kafkaclients import KafkaConnection
+from kafkaclients import clients as kafka
 
 MAX_MINUTES = 30.0
 
@@ -103,8 +104,8 @@ def rss_mb(pid: int | None) -> float:
 
 
 async def consumer_lag(bootstrap: str, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    connection = KafkaConnection(kafka_bootstrap=bootstrap)
+    admin, consumer = kafka.admin_client(connection), kafka.consumer(connection)
     await admin.start()
     await consumer.start()
     try:

@@ -67,6 +67,8 @@ class StackConfig:
     log_level: str = "info"
     body_timeout_s: float = 10.0
     worker_env: dict[str, str] = field(default_factory=dict)  # more LEC_* settings for the worker
+    # How every process reaches Kafka beyond its address (LEC_KAFKA_SECURITY_PROTOCOL, SASL, TLS files).
+    kafka_settings: dict[str, str] = field(default_factory=dict)
     twilio_channels: list[TwilioChannel] = field(default_factory=lambda: [TwilioChannel()])
     extra_accounts: list[SandboxAccount] = field(default_factory=list)
     opted_out_notice: str = "[automatic] The consumer opted out (STOP): your messages are not delivered."
@@ -233,6 +235,10 @@ class Stack:
             }
         return {
             "LEC_KAFKA_BOOTSTRAP": self.bootstrap,
+            # One local broker: one replica. A real cluster keeps the defaults (3, and 2 in sync).
+            "LEC_KAFKA_REPLICATION_FACTOR": "1",
+            "LEC_KAFKA_MIN_INSYNC_REPLICAS": "1",
+            **c.kafka_settings,
             "LEC_CHANNELS": json.dumps(channels),
             "LEC_LIVEENGAGE_ACCOUNTS": json.dumps({c.account_id: {
                 "client_id": c.client_id, "client_secret": c.client_secret, "admin_token": c.admin_token}} | {
@@ -312,7 +318,8 @@ class Stack:
             console = self._add("console", [
                 "-m", "console", "--port", str(c.console_port), "--liveengage-url", c.liveengage_url,
                 "--channel-url", c.channel_url,
-            ], {**os.environ, "LEC_KAFKA_BOOTSTRAP": self.bootstrap, "LEC_PARTITIONS": str(c.partitions)})
+            ], {**os.environ, "LEC_KAFKA_BOOTSTRAP": self.bootstrap, **c.kafka_settings,
+                "LEC_PARTITIONS": str(c.partitions)})
             console.wait_http(f"{self.console_url}/livez")
         except BaseException:
             self.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import uvicorn
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 from gateways.channel.app import create_app as create_channel_app
 from gateways.liveengage.app import create_app as create_webhook_app
 from gateways.settings import ChannelBridgeSettings, WebhookBridgeSettings
-from telemetry import logs
+from telemetry import logs, startup
 
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: Kubernetes shows why the process stopped
 
@@ -31,10 +32,10 @@ def main(argv: list[str] | None = None) -> int:
             settings = WebhookBridgeSettings()  # type: ignore[call-arg]
             app = create_webhook_app(settings)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
-        print(f"configuration error (LEC_* variables): {problems}", file=sys.stderr)
+        print(startup.describe_invalid(exc), file=sys.stderr)
         return CONFIG_ERROR_EXIT
     logs.configure(settings.log_level, settings.secrets(), pii=settings.log_pii)
+    startup.warn_unknown_settings(os.environ)
     # access_log off: request lines carry channel ids in paths at most, but stay quiet by default.
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level=settings.log_level)
     return 0

@@ -14,8 +14,10 @@ async def livez(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    ready = request.app.state.producer.ready
-    return JSONResponse({"status": "ready" if ready else "starting"}, status_code=200 if ready else 503)
+    producer = request.app.state.producer
+    if producer.ready:
+        return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "starting", "problem": producer.problem}, status_code=503)
 
 
 ROUTES = [Route("/livez", livez), Route("/readyz", readyz), Route("/metrics", metrics)]

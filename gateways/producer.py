@@ -17,6 +17,8 @@ from starlette.applications import Starlette
 from gateways import metrics
 from gateways.errors import BrokerUnavailableError
 from gateways.settings import BridgeSettings
+from kafkaclients import KafkaConnection, producer as new_producer
+from kafkaclients.probe import diagnose
 from schemas.codec import codec
 from schemas.topics import TopicSpec
 
@@ -27,15 +29,17 @@ class EventProducer:
     """Publishes Avro records, keyed, and waits for the broker's acknowledgement.
 
     ``start()`` keeps retrying in the background until the broker answers, so a bridge can start before Kafka;
-    ``ready`` tells whether it can publish. ``stop()`` flushes and is safe to call twice.
+    ``ready`` tells whether it can publish, and ``problem`` why not (one line naming the setting to fix: a refused
+    login, an untrusted certificate). ``stop()`` flushes and is safe to call twice.
     """
 
-    def __init__(self, bootstrap: str, *, timeout_s: float, client_id: str) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, connection: KafkaConnection, *, timeout_s: float, client_id: str) -> None:
+        self._connection = connection
         self._timeout_s = timeout_s
         self._client_id = client_id
         self._producer: AIOKafkaProducer | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self.problem: str | None = "not connected to Kafka yet"
 
     @property
     def ready(self) -> bool:
@@ -47,8 +51,8 @@ class EventProducer:
     async def _connect_until_started(self) -> None:
         delay = 0.2
         while True:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self._bootstrap,
+            producer = new_producer(
+                self._connection,
                 client_id=self._client_id,
                 enable_idempotence=True,  # implies acks=all; a retried batch is not written twice
                 acks="all",
@@ -59,12 +63,15 @@ class EventProducer:
                 await producer.start()
             except KafkaError as exc:
                 await producer.stop()
-                logger.warning("Kafka at %s not reachable yet (%s); retrying", self._bootstrap, exc.__class__.__name__)
+                problem = await diagnose(self._connection) or f"Kafka not ready ({exc.__class__.__name__})"
+                if problem != self.problem:  # said once per change, not once per retry
+                    logger.error("cannot publish to Kafka: %s; retrying", problem)
+                self.problem = problem
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            self._producer = producer
-            logger.info("producer connected to %s", self._bootstrap)
+            self._producer, self.problem = producer, None
+            logger.info("producer connected to %s", self._connection.kafka_bootstrap)
             return
 
     async def stop(self) -> None:
@@ -106,7 +113,7 @@ def producer_lifespan(settings: BridgeSettings,
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        producer = EventProducer(settings.kafka_bootstrap, timeout_s=settings.produce_timeout_s, client_id=client_id)
+        producer = EventProducer(settings, timeout_s=settings.produce_timeout_s, client_id=client_id)
         app.state.producer = producer
         await producer.start()
         try:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from adapters import BoundChannel
+from kafkaclients import KafkaConnection
 
 
 class ChannelGateway(BoundChannel):
@@ -31,10 +32,9 @@ class LiveEngageApp(BaseModel):
     client_secret: SecretStr
 
 
-class BridgeSettings(BaseSettings):
+class BridgeSettings(KafkaConnection):
     model_config = SettingsConfigDict(env_prefix="LEC_", extra="ignore", env_parse_none_str="null")
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
     produce_timeout_s: float = Field(5.0, gt=0, description="longest wait for Kafka's acknowledgement before 503")
     max_body_bytes: int = Field(64 * 1024, gt=0)
     body_timeout_s: float = Field(default=10.0, gt=0, description="a body not received by then gets 408")
@@ -48,7 +48,8 @@ class ChannelBridgeSettings(BridgeSettings):
                                                   "it (behind a proxy or ingress); signatures cover it")
 
     def secrets(self) -> list[str]:
-        return [secret for channel in self.channels.values() for secret in channel.binding.secrets()]
+        return [secret for channel in self.channels.values() for secret in channel.binding.secrets()] + \
+            self.kafka_secrets()
     # Per bridge process: requests per second and burst, per channel and per consumer (number).
     channel_rate: float = Field(default=200.0, gt=0)
     channel_burst: float = Field(default=400.0, ge=1)
@@ -64,7 +65,8 @@ class WebhookBridgeSettings(BridgeSettings):
                                      "before 503; LiveEngage wants an answer within 2.5 s")
 
     def secrets(self) -> list[str]:
-        return [app.client_secret.get_secret_value() for app in self.liveengage_accounts.values()]
+        return [app.client_secret.get_secret_value() for app in self.liveengage_accounts.values()] + \
+            self.kafka_secrets()
     account_rate: float = Field(default=500.0, gt=0, description="webhook requests per second per account")
     account_burst: float = Field(default=1000.0, ge=1)
     # LiveEngage signs with Base64 by default; some accounts are switched to hex on request.

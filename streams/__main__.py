@@ -1,38 +1,39 @@
-"""Entry point. ``python -m streams [worker]`` creates the topics, then runs the Faust worker until SIGTERM;
-``python -m streams register-webhooks`` registers the webhook bridge in each account's app installation."""
+"""Entry point. ``python -m streams [worker]`` waits for Kafka and creates (or checks) the topics, then runs the
+Faust worker until SIGTERM; ``python -m streams register-webhooks`` registers the webhook bridge in each account's
+app installation; ``python -m streams topics`` prints the topics and ACLs a cluster needs."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import functools
+import os
 import sys
 from collections.abc import Callable
 
 import faust
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from streams import deadletter_tool, http, registration
+from streams import deadletter_tool, http, registration, topic_plan
 from streams.app import create_app
 from streams.errors import StreamsError
 from streams.liveengage import LiveEngageClient
-from streams.provision import ensure_topics
+from streams.preflight import wait_for_kafka
 from streams.settings import WorkerSettings
-from telemetry import logs
+from telemetry import logs, startup
 
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: Kubernetes shows why the process stopped
-BROKER_ERROR_EXIT = 69  # EX_UNAVAILABLE
-USAGE = ("usage: python -m streams [worker | register-webhooks | dead-letters list [--source TOPIC] | "
-         "dead-letters replay --source TOPIC]")
+USAGE = ("usage: python -m streams [worker | register-webhooks | topics [--format kafka-cli|strimzi] | "
+         "dead-letters list [--source TOPIC] | dead-letters replay --source TOPIC]")
+
+
+def planned_topics(settings: WorkerSettings) -> topic_plan.TopicPlan:
+    return topic_plan.plan(settings.app_id, settings.partitions, settings.kafka_replication_factor,
+                           settings.kafka_min_insync_replicas)
 
 
 def run_worker(settings: WorkerSettings) -> int:
-    try:
-        asyncio.run(ensure_topics(settings.kafka_bootstrap, settings.partitions))
-    except KafkaError as exc:
-        print(f"Kafka at {settings.kafka_bootstrap} unavailable: {exc.__class__.__name__}", file=sys.stderr)
-        return BROKER_ERROR_EXIT
+    asyncio.run(wait_for_kafka(settings, planned_topics(settings)))
     app = create_app(settings)
     # The Worker owns the event loop, handles SIGTERM/SIGINT by stopping the app cleanly, and exits the process.
     faust.Worker(app, loglevel=settings.log_level).execute_from_commandline()
@@ -52,6 +53,24 @@ def register_webhooks(settings: WorkerSettings) -> int:
     return 0
 
 
+def topics(settings: WorkerSettings, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streams topics",
+                                     description="the topics (with partitions, replication, configs) and the ACLs "
+                                                 "of each role, from the current LEC_* settings")
+    parser.add_argument("--format", choices=["kafka-cli", "strimzi"], default="kafka-cli")
+    parser.add_argument("--cluster", default="my-cluster", help="Strimzi: the Kafka resource's name")
+    parser.add_argument("--authentication", choices=["scram-sha-512", "tls"], default="scram-sha-512",
+                        help="Strimzi: how the KafkaUsers log in")
+    args = parser.parse_args(argv)
+    plan = planned_topics(settings)
+    roles = topic_plan.roles(settings.app_id, worker_creates_topics=settings.kafka_topics == "create")
+    if args.format == "strimzi":
+        print(topic_plan.strimzi(plan, roles, cluster=args.cluster, authentication=args.authentication), end="")
+    else:
+        print(topic_plan.kafka_cli(plan, roles), end="")
+    return 0
+
+
 def dead_letters(settings: WorkerSettings, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m streams dead-letters")
     parser.add_argument("action", choices=["list", "replay"])
@@ -59,13 +78,12 @@ def dead_letters(settings: WorkerSettings, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         if args.action == "list":
-            print(asyncio.run(deadletter_tool.list_letters(settings.kafka_bootstrap, settings.partitions,
-                                                           settings.app_id, args.source)))
+            print(asyncio.run(deadletter_tool.list_letters(settings, settings.partitions, settings.app_id,
+                                                           args.source)))
             return 0
         if not args.source:
             parser.error("replay needs --source")
-        count = asyncio.run(deadletter_tool.replay(settings.kafka_bootstrap, settings.partitions, args.source,
-                                                   settings.app_id))
+        count = asyncio.run(deadletter_tool.replay(settings, settings.partitions, args.source, settings.app_id))
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -78,6 +96,7 @@ def main(argv: list[str]) -> int:
     commands: dict[str, Callable[[WorkerSettings], int]] = {
         "worker": run_worker, "register-webhooks": register_webhooks,
         "dead-letters": functools.partial(dead_letters, argv=argv[1:]),
+        "topics": functools.partial(topics, argv=argv[1:]),
     }
     if command not in commands:
         print(USAGE, file=sys.stderr)
@@ -85,10 +104,10 @@ def main(argv: list[str]) -> int:
     try:
         settings = WorkerSettings()  # type: ignore[call-arg]
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
-        print(f"configuration error (LEC_* variables): {problems}", file=sys.stderr)
+        print(startup.describe_invalid(exc), file=sys.stderr)
         return CONFIG_ERROR_EXIT
     logs.configure(settings.log_level, settings.secrets(), pii=settings.log_pii)
+    startup.warn_unknown_settings(os.environ)
     return commands[command](settings)
 
 

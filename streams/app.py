@@ -5,6 +5,7 @@ from __future__ import annotations
 import faust
 from mode import Service
 
+from kafkaclients import faust_options
 from schemas import topics as catalogue
 from streams import agent_flow, consumer_flow, delivery, http, identities, metrics
 from streams.analytics import Analytics
@@ -30,10 +31,12 @@ def create_app(settings: WorkerSettings) -> faust.App:
     """A configured app; nothing connects until the worker starts it."""
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        **faust_options(settings),  # brokers and credentials: the same connection as every other client
         store="memory://",  # tables are rebuilt from their changelog topics on start
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.kafka_replication_factor,
+        # streams.provision creates or checks every topic first; with "check", Faust must not try to create any.
+        topic_allow_declare=settings.kafka_topics == "create",
         datadir=str(settings.data_dir),
         autodiscover=False,
         web_enabled=False,
@@ -51,12 +54,13 @@ def create_app(settings: WorkerSettings) -> faust.App:
     # Values are our Avro bytes. value_type=bytes makes Faust use the raw codec for the changelog too; with
     # only a schema= argument, recovery would read the changelog as JSON and fail.
     tables = {
-        name: app.Table(name, default=None, key_type=str, value_type=bytes, partitions=settings.partitions)
+        name: app.Table(name, default=None, key_type=str, value_type=bytes, partitions=settings.partitions,
+                        extra_topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)})
         for name in catalogue.TABLES
     }
     topics = Topics.of(app)
     set_publish_patience(settings.produce_timeout_s)
-    dead_letters = DeadLetters(app)
+    dead_letters = DeadLetters(app, settings)
     metrics.WORKER_STATE.watch(dead_letters.backlog, tables)
     client = http.new_client(settings.http_timeout_s)
 

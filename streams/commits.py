@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from faust.types import TP, EventT
 from faust.types.tuples import ConsumerMessage
+
+from kafkaclients import KafkaConnection
+from kafkaclients import clients as kafka
 
 logger = logging.getLogger(__name__)
 MISSING_READ_PATIENCE_S = 30.0
@@ -46,8 +48,9 @@ class _Partition:
 class CommitKeeper:
     """Admits records in order per partition and tells Faust how far to commit."""
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(self, app: faust.App, connection: KafkaConnection) -> None:
         self._app = app
+        self._connection = connection
         self._partitions: dict[TP, _Partition] = {}
         self._committed: tuple[int | None, dict[TP, int]] = (None, {})  # (generation, the group's offsets)
         self._install(app)
@@ -180,7 +183,7 @@ class CommitKeeper:
         """The group's committed offsets; Kafka errors are retried for ``MISSING_READ_PATIENCE_S``."""
         deadline = time.monotonic() + MISSING_READ_PATIENCE_S
         while True:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self._servers())
+            admin = kafka.admin_client(self._connection)
             try:
                 await admin.start()
                 offsets = await admin.list_consumer_group_offsets(self._app.conf.id)
@@ -192,16 +195,13 @@ class CommitKeeper:
                 await admin.close()
             await asyncio.sleep(1.0)
 
-    def _servers(self) -> str:
-        return ",".join(f"{url.host}:{url.port}" for url in self._app.conf.broker)
-
     async def _read_missing(self, tp: TP, first: int, end: int, generation: int | None) -> list[EventT[bytes]]:
         """Records ``first`` up to ``end`` (excluded) of ``tp``, read by a consumer of their own, as events.
 
         Faust's own consumer is not sought back: seeking it while it fetches was seen to stall every
         partition. Records gone by retention are simply not there (the reader starts at the log start).
         """
-        reader = AIOKafkaConsumer(bootstrap_servers=self._servers(), group_id=None, enable_auto_commit=False,
+        reader = kafka.consumer(self._connection, group_id=None, enable_auto_commit=False,
                                   auto_offset_reset="earliest")
         await reader.start()
         try:

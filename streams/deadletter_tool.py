@@ -13,9 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
+from kafkaclients import KafkaConnection
+from kafkaclients import clients as kafka
 from schemas import topics as catalogue
 from schemas.codec import codec
 
@@ -38,10 +40,11 @@ class Found:
     committed: dict[TopicPartition, int]
 
 
-async def _read(bootstrap: str, topics: list[str], partitions: int, group: str, *, after_committed: bool) -> Found:
+async def _read(connection: KafkaConnection, topics: list[str], partitions: int, group: str, *,
+                after_committed: bool) -> Found:
     """The records of ``topics`` from the start, or only those after ``group``'s committed offsets; assigning the
     partitions by hand reads the group's offsets without joining it."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = kafka.consumer(connection, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         assigned = [TopicPartition(topic, p) for topic in topics for p in range(partitions)]
@@ -71,12 +74,12 @@ def replay_group(app_id: str) -> str:
     return f"{app_id}-dead-letter-replay"
 
 
-async def read_letters(bootstrap: str, partitions: int, app_id: str, source: str | None = None,
+async def read_letters(connection: KafkaConnection, partitions: int, app_id: str, source: str | None = None,
                        ) -> list[dict[str, Any]]:
     """Every dead letter (of one source, or of all) with its headers and whether ``replay`` has sent it back;
     without its key and value, which may hold personal data. One reader for all the dead-letter topics."""
     topics = [spec.dead_letters.name for spec in ([source_spec(source)] if source else catalogue.SOURCES)]
-    found = await _read(bootstrap, topics, partitions, replay_group(app_id), after_committed=False)
+    found = await _read(connection, topics, partitions, replay_group(app_id), after_committed=False)
     letters = []
     for tp, message in found.records:
         letter = DEAD_LETTER.decode(message.value)
@@ -93,16 +96,16 @@ def describe(letters: Iterable[dict[str, Any]]) -> str:
     return "\n".join(rows) or "no dead letters"
 
 
-async def list_letters(bootstrap: str, partitions: int, app_id: str, source: str | None) -> str:
-    return describe(await read_letters(bootstrap, partitions, app_id, source))
+async def list_letters(connection: KafkaConnection, partitions: int, app_id: str, source: str | None) -> str:
+    return describe(await read_letters(connection, partitions, app_id, source))
 
 
-async def replay(bootstrap: str, partitions: int, source: str, app_id: str) -> int:
+async def replay(connection: KafkaConnection, partitions: int, source: str, app_id: str) -> int:
     """Replay the not yet replayed dead letters of ``source``; return how many."""
     spec = source_spec(source)
     group = replay_group(app_id)
-    found = await _read(bootstrap, [spec.dead_letters.name], partitions, group, after_committed=True)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    found = await _read(connection, [spec.dead_letters.name], partitions, group, after_committed=True)
+    producer = kafka.producer(connection, enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for _, message in found.records:
@@ -110,7 +113,7 @@ async def replay(bootstrap: str, partitions: int, source: str, app_id: str) -> i
             await producer.send_and_wait(source, key=letter["key"], value=letter["value"])
     finally:
         await producer.stop()
-    committer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    committer = kafka.consumer(connection, group_id=group, enable_auto_commit=False)
     await committer.start()
     try:
         committer.assign(list(found.ends))

@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 from faust.streams import _current_event as _current_event_contextvar
 from faust.types import EventT, StreamT
 
+from kafkaclients import KafkaConnection
 from schemas import topics as catalogue
 from schemas.codec import codec
 
@@ -58,11 +59,11 @@ def _mark_handled(event: EventT[bytes]) -> None:
 class DeadLetters:
     """Writes DeadLetter records keyed like the original, and waits for Kafka's acknowledgement."""
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(self, app: faust.App, connection: KafkaConnection) -> None:
         self._app = app
         self._topics = {spec.name: as_faust_topic(app, spec.dead_letters) for spec in catalogue.SOURCES}
         self._codec = codec("DeadLetter")
-        self._commits = CommitKeeper(app)
+        self._commits = CommitKeeper(app, connection)
         self._handlers: dict[str, Callable[[EventT[bytes]], Awaitable[None]]] = {}
         self._partition_locks: dict[Any, asyncio.Lock] = {}
         self._sweeper: asyncio.Task[None] | None = None

@@ -1,54 +1,75 @@
-"""Creates every catalogue topic with the worker's partition count before Faust starts.
+"""Creates the connector's topics before Faust starts (``LEC_KAFKA_TOPICS=create``), or checks that a platform team
+created them (``check``). The plan is ``streams.topic_plan``: the catalogue, Faust's changelogs and leader topic.
 
 The broker does not auto-create topics, so the bridges cannot create a one-partition topic by producing first;
-the worker owns topic creation. Existing topics are left as they are.
+the worker owns topic creation. Existing topics are left as they are, but one with fewer partitions than the
+plan breaks co-partitioning and is reported.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas import topics as catalogue
+from kafkaclients import KafkaConnection, admin_client
+from streams.topic_plan import TopicPlan
 
 logger = logging.getLogger(__name__)
 
+UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
+TOPIC_AUTHORIZATION_FAILED = 29
 
-async def ensure_topics(bootstrap: str, partitions: int, *, timeout_s: float = 60.0) -> None:
-    """Create missing catalogue topics and return once the broker lists every one; wait up to ``timeout_s``.
 
-    The broker answers a creation per topic without raising (a topic still being deleted is refused), so
-    success is checked by listing the topics again. Raises ``KafkaError`` after the deadline.
+class TopicsNotReady(Exception):
+    """Some planned topic is missing or too small; the message says exactly which, and what to do."""
+
+
+async def prepare_topics(connection: KafkaConnection, plan: TopicPlan, *, create: bool) -> None:
+    """Create the missing topics (``create``) and check every one exists with enough partitions.
+
+    Raises ``TopicsNotReady`` naming what is missing, or ``KafkaError`` when Kafka cannot be asked.
     """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-        try:
-            await admin.start()
-            missing = await missing_topics(admin)
-            if missing:
-                await admin.create_topics([NewTopic(name, partitions, 1) for name in missing])
-                logger.info("creating topics: %s", ", ".join(missing))
-                missing = await missing_topics(admin)
-            if not missing:
-                return
-            problem = f"not created yet: {', '.join(missing)}"
-        except TopicAlreadyExistsError:
-            problem = "another worker was creating them"  # list them again
-        except KafkaError as exc:
-            problem = exc.__class__.__name__
-        finally:
-            await admin.close()
-        if time.monotonic() > deadline:
-            raise KafkaError(f"catalogue topics missing after {timeout_s:.0f}s ({problem})")
-        logger.warning("Kafka at %s not ready for topic creation (%s); retrying", bootstrap, problem)
-        await asyncio.sleep(1.0)
+    admin = admin_client(connection, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        problems = await topic_problems(admin, plan)
+        missing = [topic for topic in plan.topics if problems.get(topic.name) == "missing"]
+        if create and missing:
+            logger.info("creating topics: %s", ", ".join(topic.name for topic in missing))
+            try:
+                await admin.create_topics([NewTopic(topic.name, topic.partitions, plan.replication,
+                                                    topic_configs=topic.config) for topic in missing])
+            except TopicAlreadyExistsError:
+                pass  # another worker was creating them: list them again
+            problems = await topic_problems(admin, plan)
+    finally:
+        await admin.close()
+    if problems:
+        listed = ", ".join(f"{name} ({problem})" for name, problem in sorted(problems.items()))
+        advice = ("create them, or let the worker do it: LEC_KAFKA_TOPICS=create" if not create else
+                  "the worker could not create them: see the broker's answer above, or create them "
+                  "(python -m streams topics prints the commands)")
+        raise TopicsNotReady(f"LEC_KAFKA_TOPICS={'create' if create else 'check'}: {len(problems)} topic(s) not "
+                             f"ready: {listed}; {advice}")
 
 
-async def missing_topics(admin: AIOKafkaAdminClient) -> list[str]:
-    existing = set(await admin.list_topics())
-    return [spec.name for spec in catalogue.ALL if spec.name not in existing]
+async def topic_problems(admin: AIOKafkaAdminClient, plan: TopicPlan) -> dict[str, str]:
+    """Each planned topic that is missing, not readable or has fewer partitions than planned, with why."""
+    described = {entry["topic"]: entry for entry in await admin.describe_topics(plan.names())}
+    problems: dict[str, str] = {}
+    for topic in plan.topics:
+        entry = described.get(topic.name)
+        code = entry.get("error_code", 0) if entry else UNKNOWN_TOPIC
+        if code == UNKNOWN_TOPIC:
+            problems[topic.name] = "missing"
+        elif code == TOPIC_AUTHORIZATION_FAILED:
+            problems[topic.name] = "not authorized to describe: see the worker's ACLs"
+        elif code != 0:
+            problems[topic.name] = f"error {code}"
+        elif entry is not None and len(entry.get("partitions", [])) < topic.partitions:
+            problems[topic.name] = f"{len(entry['partitions'])} partitions, needs {topic.partitions}"
+    return problems
+
+

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from adapters import BoundChannel
+from kafkaclients import KafkaConnection
 
 
 class DefaultProfile(BaseModel):
@@ -58,10 +59,15 @@ class LiveEngageCredentials(BaseModel):
                                                                    "(only `register-webhooks` needs it)")
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(KafkaConnection):
     model_config = SettingsConfigDict(env_prefix="LEC_", extra="ignore", env_parse_none_str="null")
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Safe on a real cluster: three copies, and a write acknowledged only once two have it. The local stack sets 1.
+    kafka_replication_factor: int = Field(3, ge=1, description="replicas of every topic the worker creates")
+    kafka_min_insync_replicas: int = Field(2, ge=1, description="min.insync.replicas of the topics it creates")
+    kafka_topics: Literal["create", "check"] = Field(
+        "create", description="create: the worker creates missing topics; check: it only checks that every topic "
+                              "exists with enough partitions (for clusters whose topics a platform team owns)")
     app_id: str = Field("lec-worker", description="Faust app id: names the consumer group and changelog topics")
     partitions: int = Field(4, gt=0, description="partitions of every topic and table the worker declares")
     data_dir: Path = Path(".run/worker")
@@ -108,4 +114,11 @@ class WorkerSettings(BaseSettings):
         values = [s for pair in accounts for s in pair if s is not None]
         values += [self.analytics_key] if self.analytics_key is not None else []
         channel_secrets = [secret for channel in self.channels.values() for secret in channel.binding.secrets()]
-        return [v.get_secret_value() for v in values] + channel_secrets
+        return [v.get_secret_value() for v in values] + channel_secrets + self.kafka_secrets()
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> WorkerSettings:
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError(f"LEC_KAFKA_MIN_INSYNC_REPLICAS: {self.kafka_min_insync_replicas} is more than "
+                             f"LEC_KAFKA_REPLICATION_FACTOR={self.kafka_replication_factor}; no write could succeed")
+        return self

@@ -13,6 +13,7 @@ import faust
 from faust.types import EventT
 
 from bench.pipelines.work import Progress, arguments, transform
+from kafkaclients import KafkaConnection, faust_options
 from streams.deadletters import DeadLetters, HandledOnlyEvent
 from streams.settings import WorkerSettings
 from streams.topics import publish, set_publish_patience
@@ -21,7 +22,8 @@ from streams.topics import publish, set_publish_patience
 def main() -> None:
     bootstrap, source, target, records, group = arguments()
     defaults = WorkerSettings.model_fields
-    app = faust.App(group, broker=f"kafka://{bootstrap}", store="memory://", topic_partitions=6,
+    connection = KafkaConnection(kafka_bootstrap=bootstrap)
+    app = faust.App(group, **faust_options(connection), store="memory://", topic_partitions=6,
                     topic_replication_factor=1, autodiscover=False, web_enabled=False,
                     consumer_auto_offset_reset="earliest", producer_acks=-1,
                     broker_commit_every=defaults["commit_every"].default, Event=HandledOnlyEvent)
@@ -30,7 +32,7 @@ def main() -> None:
     inputs = app.topic(source, key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
     outputs = app.topic(target, key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
     set_publish_patience(30.0)
-    dead_letters = DeadLetters(app)
+    dead_letters = DeadLetters(app, connection)
     progress = Progress(records)
 
     async def carry_out(event: EventT[bytes]) -> None:

@@ -7,16 +7,17 @@ import asyncio
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
+from kafkaclients import KafkaConnection
+from kafkaclients import clients as kafka
 from bench.pipelines.work import Progress, arguments, transform
 
 
 async def main() -> None:
     bootstrap, source, target, records, group = arguments()
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=65536)
+    connection = KafkaConnection(kafka_bootstrap=bootstrap)
+    consumer = kafka.consumer(connection, source, group_id=group, enable_auto_commit=False,
+                              auto_offset_reset="earliest")
+    producer = kafka.producer(connection, acks="all", linger_ms=5, max_batch_size=65536)
     await consumer.start()
     await producer.start()
     state: dict[bytes, dict[str, Any]] = {}

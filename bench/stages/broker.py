@@ -5,43 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from bench.harness import GENERATOR_CORE, Series, pinned
 from bench.profile import Profile
-from devstack.broker import DEFAULT_CACHE, KAFKA_VERSION, resolve_jars
+from devstack.broker import ensure_tools
+from kafkaclients import KafkaConnection
+from kafkaclients import clients as kafka
 
-TOOLS_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>connector.bench</groupId><artifactId>kafka-tools</artifactId><version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId>
-      <version>{kafka}</version></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-nop</artifactId><version>1.7.36</version></dependency>
-  </dependencies>
-</project>
-"""
 RECORD_SIZES = (300, 1000)  # bytes: a typical channel text record, and a large one with SDEs or a long text
 PRODUCER_SUMMARY = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg "
                               r"latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th")
-
-
-def ensure_tools(cache: Path = DEFAULT_CACHE) -> Path:
-    """Resolve kafka-tools (ProducerPerformance, ConsumerPerformance) into ``cache/tools`` once."""
-    tools = cache / "tools"
-    if (tools / f"kafka-tools-{KAFKA_VERSION}.jar").exists():
-        return tools
-    staging = resolve_jars(TOOLS_POM.format(kafka=KAFKA_VERSION), cache, "kafka-tools", f"kafka-tools {KAFKA_VERSION}")
-    shutil.rmtree(tools, ignore_errors=True)
-    staging.rename(tools)
-    return tools
 
 
 def java(tools: Path, main_class: str, *args: str) -> str:
@@ -53,7 +32,7 @@ def java(tools: Path, main_class: str, *args: str) -> str:
 
 
 async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.admin_client(KafkaConnection(kafka_bootstrap=bootstrap))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, partitions, 1)])

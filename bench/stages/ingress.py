@@ -17,7 +17,9 @@ from bench.harness import SUBJECT_CORES, CpuMeter, Series, pinned
 from bench.profile import Profile
 from devstack.ports import free_port
 from devstack.stack import ManagedProcess
-from streams.provision import ensure_topics
+from kafkaclients import KafkaConnection
+from streams.provision import prepare_topics
+from streams.topic_plan import plan
 
 ACCOUNT = "12345678"
 
@@ -60,7 +62,8 @@ def measure(process: ManagedProcess, load: loadgen.Load, profile: Profile, rate:
 
 
 def run(bootstrap: str, run_dir: Path, profile: Profile) -> dict[str, Any]:
-    asyncio.run(ensure_topics(bootstrap, 6))  # the worker's job in a stack; no worker runs in this stage
+    # The worker's job in a stack; no worker runs in this stage.
+    asyncio.run(prepare_topics(KafkaConnection(kafka_bootstrap=bootstrap), plan("lec-worker", 6, 1, 1), create=True))
     client_id, client_secret = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(18)
     bridge, bridge_url = start_bridge(bootstrap, run_dir, client_id, client_secret)
     bare, bare_url = start_bare(run_dir)

@@ -11,12 +11,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 
 from bench.harness import SUBJECT_CORES, Series, pinned
 from bench.pipelines.work import sample_record
 from bench.profile import Profile
 from bench.stages.broker import create_topic
+from kafkaclients import KafkaConnection
+from kafkaclients import clients as kafka
 
 PIPELINES = {"faust": "bench.pipelines.faust_worker", "raw_aiokafka": "bench.pipelines.raw",
              "quix_streams": "bench.pipelines.quix"}
@@ -24,7 +25,8 @@ CONSUMERS = 1000
 
 
 async def prefill(bootstrap: str, topic: str, records: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=65536)
+    producer = kafka.producer(KafkaConnection(kafka_bootstrap=bootstrap), acks="all", linger_ms=5,
+                              max_batch_size=65536)
     await producer.start()
     try:
         pending = [await producer.send(topic, value, key=key)

@@ -14,6 +14,7 @@ from typing import Any
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
+from kafkaclients import KafkaConnection
 from streams.commits import CommitKeeper
 
 TP0 = TP("lec.liveengage.commands", 0)
@@ -50,7 +51,7 @@ def keeper_on(consumer: StandInConsumer) -> CommitKeeper:
     "read" from a list instead of Kafka."""
     app = SimpleNamespace(_new_consumer=lambda: consumer, consumer_generation_id=1, rebalancing=False,
                           in_recovery=False, flow_control=SimpleNamespace(is_active=lambda: True))
-    keeper = CommitKeeper(app)  # type: ignore[arg-type]
+    keeper = CommitKeeper(app, KafkaConnection())  # type: ignore[arg-type]
     app.consumer = app._new_consumer()
 
     async def read_missing(tp: TP, first: int, end: int, generation: int | None) -> list[Any]:
