@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -22,7 +23,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from devstack.ports import free_port
+
+if TYPE_CHECKING:
+    from devstack.tls import DevCertificates
 
 KAFKA_VERSION = "4.1.1"
 # The SLF4J 1.x binding: Kafka 4.1 logs through slf4j-api 1.7.36, and log4j-core arrives transitively
@@ -61,11 +67,11 @@ logger.started.level = INFO
 SERVER_PROPERTIES = """process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:{cport}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}{proxied_listener}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}{proxied_advertised}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}{extra_listeners}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}{extra_advertised}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT,SECURED:SASL_SSL,MTLS:SSL
 log.dirs={data}
 num.partitions=1
 num.recovery.threads.per.data.dir=1
@@ -82,6 +88,25 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 """
 
+# The listeners a brand's cluster has: SASL_SSL with SCRAM (and OAUTHBEARER) and mutual TLS. Certificates are PEM
+# files (devstack.tls); the broker's one names 127.0.0.1, so clients check host names as on a real cluster. The
+# OAUTHBEARER validator is Kafka's unsecured default: it checks a token's shape and expiry, not a signature.
+SECURED_PROPERTIES = """
+listener.name.secured.ssl.keystore.type=PEM
+listener.name.secured.ssl.keystore.location={broker_pem}
+listener.name.secured.ssl.truststore.type=PEM
+listener.name.secured.ssl.truststore.location={ca_file}
+listener.name.secured.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,OAUTHBEARER
+listener.name.secured.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.secured.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.secured.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
+listener.name.mtls.ssl.keystore.type=PEM
+listener.name.mtls.ssl.keystore.location={broker_pem}
+listener.name.mtls.ssl.truststore.type=PEM
+listener.name.mtls.ssl.truststore.location={ca_file}
+listener.name.mtls.ssl.client.auth=required
+"""
+
 JVM_OPTS = [
     "-XX:+UseG1GC",
     "-XX:MaxGCPauseMillis=20",
@@ -89,6 +114,19 @@ JVM_OPTS = [
     "-XX:+ExplicitGCInvokesConcurrent",
     "-Djava.awt.headless=true",
 ]
+
+
+TOOLS_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>connector.devstack</groupId><artifactId>kafka-tools</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId>
+      <version>{kafka}</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-nop</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+"""
 
 
 class BrokerError(RuntimeError):
@@ -134,6 +172,17 @@ def resolve_jars(pom: str, cache: Path, name: str, what: str) -> Path:
     return staging
 
 
+def ensure_tools(cache: Path = DEFAULT_CACHE) -> Path:
+    """Resolve Kafka's command-line tools (kafka-topics, the perf tools) into ``cache/tools`` once; return it."""
+    tools = cache / "tools"
+    if (tools / f"kafka-tools-{KAFKA_VERSION}.jar").exists():
+        return tools
+    staging = resolve_jars(TOOLS_POM.format(kafka=KAFKA_VERSION), cache, "kafka-tools", f"kafka-tools {KAFKA_VERSION}")
+    shutil.rmtree(tools, ignore_errors=True)
+    staging.rename(tools)
+    return tools
+
+
 def new_cluster_id() -> str:
     """A Kafka-style cluster id: base64url of 16 random bytes, never starting with '-' (argparse reads a flag)."""
     while True:
@@ -158,6 +207,14 @@ class KafkaBroker:
     # TCP proxy there (devstack.tcpproxy) carries all their traffic: bootstrap and every later connection.
     proxy_port: int = 0
     proxied_port: int = 0
+    # secured: two more listeners, SASL_SSL (SCRAM user ``scram_user``) on secured_port and mutual TLS on
+    # mtls_port, with certificates made for this broker (``certificates``).
+    secured: bool = False
+    secured_port: int = 0
+    mtls_port: int = 0
+    scram_user: str = "lec-connector"
+    scram_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    certificates: DevCertificates | None = field(default=None, init=False)
     heap: tuple[str, ...] = ("-Xms256m", "-Xmx512m")
     cache: Path = DEFAULT_CACHE
     log_path: Path | None = None
@@ -176,6 +233,14 @@ class KafkaBroker:
         return f"127.0.0.1:{self.proxy_port}"
 
     @property
+    def secured_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.secured_port}"
+
+    @property
+    def mtls_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.mtls_port}"
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
@@ -187,14 +252,28 @@ class KafkaBroker:
         data = self._workdir / "data"
         (self._workdir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
         properties = self._workdir / "server.properties"
-        proxied_listener = proxied_advertised = ""
+        listeners: list[str] = []
+        advertised: list[str] = []
         if self.proxy_port:
             self.proxied_port = self.proxied_port or free_port()
-            proxied_listener = f",PROXIED://127.0.0.1:{self.proxied_port}"
-            proxied_advertised = f",PROXIED://127.0.0.1:{self.proxy_port}"
-        properties.write_text(SERVER_PROPERTIES.format(port=self.port, cport=self.controller_port, data=data,
-                                                       proxied_listener=proxied_listener,
-                                                       proxied_advertised=proxied_advertised))
+            listeners.append(f"PROXIED://127.0.0.1:{self.proxied_port}")
+            advertised.append(f"PROXIED://127.0.0.1:{self.proxy_port}")
+        secured_properties = ""
+        if self.secured:
+            self.secured_port = self.secured_port or free_port()
+            self.mtls_port = self.mtls_port or free_port()
+            for name, port in (("SECURED", self.secured_port), ("MTLS", self.mtls_port)):
+                listeners.append(f"{name}://127.0.0.1:{port}")
+                advertised.append(f"{name}://127.0.0.1:{port}")
+            from devstack import tls  # needs the test extras (cryptography); only a secured broker does
+
+            self.certificates = tls.create(self._workdir / "tls")
+            secured_properties = SECURED_PROPERTIES.format(broker_pem=self.certificates.broker.pem_file,
+                                                           ca_file=self.certificates.ca_file)
+        properties.write_text(SERVER_PROPERTIES.format(
+            port=self.port, cport=self.controller_port, data=data,
+            extra_listeners="".join(f",{listener}" for listener in listeners),
+            extra_advertised="".join(f",{listener}" for listener in advertised)) + secured_properties)
         self.log_path = self.log_path or self._workdir / "broker.log"
         logging_opt = f"-Dlog4j2.configurationFile={self._workdir / 'log4j2.properties'}"
         classpath = f"{lib}/*"
@@ -202,6 +281,9 @@ class KafkaBroker:
             "java", "-Xmx256m", logging_opt, "-cp", classpath, "kafka.tools.StorageTool",
             "format", "--standalone", "-t", new_cluster_id(), "-c", str(properties),
         ]
+        if self.secured:  # the SCRAM credentials, stored by Kafka's own storage tool as the cluster is formatted
+            for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+                format_cmd += ["--add-scram", f"{mechanism}=[name={self.scram_user},password={self.scram_password}]"]
         formatted = subprocess.run(format_cmd, capture_output=True, text=True)
         if formatted.returncode != 0:
             raise BrokerError(f"kafka storage format failed:\n{formatted.stdout}\n{formatted.stderr}")
@@ -231,10 +313,11 @@ class KafkaBroker:
         raise BrokerError(f"broker not ready after {timeout:.0f}s:\n{self.log_tail()}")
 
     def _round_trip(self) -> bool:
-        from aiokafka.admin import AIOKafkaAdminClient
+        from kafkaclients import KafkaConnection, admin_client
 
-        async def probe() -> None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+        async def probe() -> None:  # on the plaintext listener, which the broker owner always has
+            connection = KafkaConnection(kafka_bootstrap=self.bootstrap, kafka_security_protocol="PLAINTEXT")
+            admin = admin_client(connection, request_timeout_ms=3000)
             await admin.start()
             try:
                 await admin.list_topics()
