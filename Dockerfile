@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY schemas schemas
+COPY kafkaclients kafkaclients
 COPY adapters adapters
 COPY gateways gateways
 COPY streams streams
