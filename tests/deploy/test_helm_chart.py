@@ -22,7 +22,11 @@ HELM = ROOT / ".tools" / "helm"
 VALUE_SETS = sorted((CHART / "ci").glob("*.yaml"))
 KUBERNETES = ["1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 ROLES = {"channel-bridge", "webhook-bridge", "worker"}
-SECRET_KEYS = {"LEC_CHANNELS", "LEC_LIVEENGAGE_ACCOUNTS", "LEC_ANALYTICS_KEY"}
+SECRET_KEYS = {"LEC_CHANNELS", "LEC_LIVEENGAGE_ACCOUNTS", "LEC_ANALYTICS_KEY", "LEC_KAFKA_SASL_PASSWORD",
+               "LEC_KAFKA_SSL_KEY_PASSWORD"}
+OPTIONAL_SECRET_KEYS = SECRET_KEYS - {"LEC_CHANNELS", "LEC_LIVEENGAGE_ACCOUNTS"}
+API_PREFIXES = {"channel-bridge": "/v1/channels", "webhook-bridge": "/v1/liveengage"}
+WEBHOOK_URL = "config.publicWebhookUrl=https://hooks.example.com/v1/liveengage/webhooks"
 OPERATOR_API = "monitoring.coreos.com/"
 CUSTOM_APIS = (OPERATOR_API, "keda.sh/")
 ALERT_RULES = CHART / "files" / "alert-rules.yaml"
@@ -47,6 +51,22 @@ def render(values: Path | None = None, *sets: str, kube: str = "1.33.0") -> list
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [doc for doc in docs if doc["kind"] == kind]
+
+
+def pod_templates(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each role's pod template (the bridges, the worker, the registration Job), by component label."""
+    workloads = by_kind(docs, "Deployment") + by_kind(docs, "StatefulSet") + by_kind(docs, "Job")
+    return {w["metadata"]["labels"]["app.kubernetes.io/component"]: w["spec"]["template"] for w in workloads}
+
+
+def refusal(*sets: str, values: Path = CHART / "ci" / "minimal.yaml") -> str:
+    """helm's error for values it must refuse."""
+    args = ["template", "t", str(CHART), "--kube-version", "1.33.0", "-f", str(values)]
+    for assignment in sets:
+        args += ["--set", assignment]
+    done = helm(*args)
+    assert done.returncode != 0, "rendered values it should refuse"
+    return done.stderr
 
 
 def test_value_sets_exist() -> None:
@@ -78,10 +98,9 @@ def test_each_role_selects_its_own_pods(values: Path) -> None:
     for workload in workloads:
         selector = workload["spec"]["selector"]["matchLabels"]
         assert selector.items() <= workload["spec"]["template"]["metadata"]["labels"].items()
-    pod_labels = {w["metadata"]["labels"]["app.kubernetes.io/component"]: w["spec"]["template"]["metadata"]["labels"]
-                  for w in workloads}
-    for selecting in by_kind(docs, "PodDisruptionBudget") + by_kind(docs, "Service"):
-        selector = selecting["spec"].get("selector", {})
+    pod_labels = {role: template["metadata"]["labels"] for role, template in pod_templates(docs).items()}
+    for selecting in by_kind(docs, "PodDisruptionBudget") + by_kind(docs, "Service") + by_kind(docs, "NetworkPolicy"):
+        selector = selecting["spec"].get("selector", selecting["spec"].get("podSelector", {}))
         selector = selector.get("matchLabels", selector)
         matched = [role for role, labels in pod_labels.items() if selector.items() <= labels.items()]
         assert len(matched) == 1, f"{selecting['kind']} {selecting['metadata']['name']} selects {matched}"
@@ -94,13 +113,16 @@ def test_secrets_come_only_from_the_named_secret(values: Path) -> None:
     assert not by_kind(docs, "Secret"), "the chart must not create secrets from values"
     for config in by_kind(docs, "ConfigMap"):
         assert not SECRET_KEYS & set(config["data"])
-    for workload in by_kind(docs, "Deployment") + by_kind(docs, "StatefulSet"):
-        (container,) = workload["spec"]["template"]["spec"]["containers"]
+    for template in pod_templates(docs).values():
+        (container,) = template["spec"]["containers"]
         from_secret = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
         assert set(from_secret) == SECRET_KEYS
         assert {ref["name"] for ref in from_secret.values()} == {secret_name}
+        assert all(ref["key"] == name for name, ref in from_secret.items())
+        assert {name for name, ref in from_secret.items() if ref.get("optional")} == OPTIONAL_SECRET_KEYS
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
-        assert workload["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+        assert template["spec"]["securityContext"]["runAsNonRoot"] is True
+        assert template["spec"]["automountServiceAccountToken"] is False, "no process calls the Kubernetes API"
 
 
 def test_every_process_is_ready_only_through_its_readiness_endpoint() -> None:
@@ -145,6 +167,26 @@ def test_autoscaling_replaces_fixed_replicas() -> None:
     "webhookBridge.prot=8080",  # a typo is refused, not ignored
     "webhookBridge.produceTimeoutSeconds=5",  # LiveEngage wants the webhook answered within 2.5 s
     "extraEnv[0].name=LEC_PRODUCE_TIMEOUT_S,extraEnv[0].value=30",  # per role: <role>.produceTimeoutSeconds
+    "extraEnv[0].name=LEC_KAFKA_SASL_PASSWORD,extraEnv[0].value=inline-secret",
+    "kafka.sasl.password=inline-secret",  # the Secret's LEC_KAFKA_SASL_PASSWORD
+    "kafka.securityProtocol=TLS",
+    "kafka.securityProtocol=SASL_SSL",  # SASL needs a mechanism
+    "kafka.sasl.mechanism=PLAIN",  # a mechanism without SASL
+    "kafka.securityProtocol=SASL_SSL,kafka.sasl.mechanism=SCRAM-SHA-512",  # no username
+    "kafka.securityProtocol=SASL_SSL,kafka.sasl.mechanism=OAUTHBEARER",  # no token provider
+    "kafka.securityProtocol=SASL_SSL,kafka.sasl.mechanism=GSSAPI,kafka.sasl.username=u",
+    "kafka.tls.caFile=/etc/kafka-tls/ca.crt",  # PEM files without TLS
+    "kafka.securityProtocol=SSL,kafka.tls.certFile=/etc/kafka-tls/tls.crt",  # a certificate without its key
+    "kafka.securityProtocol=SSL,kafka.tls.caFile=ca.crt",  # a path relative to what?
+    "kafka.topics=skip",
+    "kafka.replicationFactor=0",
+    "config.publicWebhookUrl=http://hooks.example.com/v1/liveengage/webhooks",  # LiveEngage calls HTTPS only
+    "channelBridge.ingress.hosts[0].host=sms.example.com,channelBridge.ingress.hosts[0].paths[0]=/",
+    "channelBridge.ingress.hosts[0].host=sms.example.com,channelBridge.ingress.hosts[0].paths[0]=/metrics",
+    "webhookBridge.ingress.hosts[0].host=hooks.example.com,webhookBridge.ingress.hosts[0].paths[0]=/v1/channels",
+    "podLabels.app\\.kubernetes\\.io/component=worker",  # the selector labels are the chart's
+    "networkPolicy.egress.allowAll=maybe",
+    "extraVolumes[0].name=tmp,extraVolumes[0].emptyDir.medium=Memory",  # the chart's own volume
 ])
 def test_schema_refuses_bad_values(bad: str) -> None:
     minimal = CHART / "ci" / "minimal.yaml"
@@ -215,3 +257,204 @@ def test_each_role_has_its_own_produce_timeout_and_settings() -> None:
     assert (channel["LEC_PRODUCE_TIMEOUT_S"], webhook["LEC_PRODUCE_TIMEOUT_S"], worker["LEC_PRODUCE_TIMEOUT_S"]) \
         == ("5", "2", "45")
     assert webhook["LEC_ACCOUNT_RATE"] == "fifty" and "LEC_ACCOUNT_RATE" not in channel and "LEC_ACCOUNT_RATE" not in worker
+
+
+def test_schema_or_templates_refuse_more_in_sync_replicas_than_replicas() -> None:
+    assert "above kafka.replicationFactor" in refusal("kafka.replicationFactor=2", "kafka.minInsyncReplicas=3")
+    render(CHART / "ci" / "minimal.yaml", "kafka.replicationFactor=1", "kafka.minInsyncReplicas=1")  # the local stack's
+
+
+def test_ingress_routes_only_the_api_with_tls() -> None:
+    """/metrics, /livez and /readyz stay in the cluster: only each bridge's API prefix is routed, over TLS."""
+    assert not by_kind(render(CHART / "ci" / "minimal.yaml"), "Ingress")
+    docs = render(CHART / "ci" / "full.yaml")
+    services = {s["metadata"]["name"]: s for s in by_kind(docs, "Service")}
+    ingresses = by_kind(docs, "Ingress")
+    assert {i["metadata"]["labels"]["app.kubernetes.io/component"] for i in ingresses} == set(API_PREFIXES)
+    for ingress in ingresses:
+        prefix = API_PREFIXES[ingress["metadata"]["labels"]["app.kubernetes.io/component"]]
+        assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+        tls_hosts = {host for tls in ingress["spec"]["tls"] for host in tls["hosts"]}
+        for rule in ingress["spec"]["rules"]:
+            assert rule["host"] in tls_hosts, "LiveEngage calls webhooks over HTTPS only"
+            for path in rule["http"]["paths"]:
+                assert path["pathType"] == "Prefix"
+                assert path["path"] == prefix or path["path"].startswith(prefix + "/")
+                assert "metrics" not in path["path"] and path["path"] != "/"
+                backend = path["backend"]["service"]
+                assert backend["port"]["name"] in {p["name"] for p in services[backend["name"]]["spec"]["ports"]}
+                assert services[backend["name"]]["metadata"]["labels"] == ingress["metadata"]["labels"]
+    # hosts without paths get the API prefix, never a catch-all
+    docs = render(CHART / "ci" / "minimal.yaml", "channelBridge.ingress.enabled=true",
+                  "channelBridge.ingress.hosts[0].host=sms.example.com")
+    (ingress,) = by_kind(docs, "Ingress")
+    (rule,) = ingress["spec"]["rules"]
+    assert [p["path"] for p in rule["http"]["paths"]] == ["/v1/channels"]
+    assert "an Ingress needs at least one host" in refusal("webhookBridge.ingress.enabled=true")
+
+
+@pytest.mark.parametrize("values, expected", [
+    ("sasl-scram", {"LEC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "LEC_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                    "LEC_KAFKA_SASL_USERNAME": "lec-connector", "LEC_KAFKA_SSL_CA_FILE": "/etc/kafka-tls/ca.crt",
+                    "LEC_KAFKA_SSL_CHECK_HOSTNAME": "true"}),
+    ("mtls", {"LEC_KAFKA_SECURITY_PROTOCOL": "SSL", "LEC_KAFKA_SSL_CA_FILE": "/etc/kafka-tls/ca.crt",
+              "LEC_KAFKA_SSL_CERT_FILE": "/etc/kafka-tls/tls.crt", "LEC_KAFKA_SSL_KEY_FILE": "/etc/kafka-tls/tls.key",
+              "LEC_KAFKA_TOPICS": "check"}),
+    ("oauthbearer", {"LEC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "LEC_KAFKA_SASL_MECHANISM": "OAUTHBEARER",
+                     "LEC_KAFKA_SASL_OAUTH_TOKEN_PROVIDER": "brand_kafka.msk:IAMTokenProvider"}),
+    ("minimal", {"LEC_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", "LEC_KAFKA_REPLICATION_FACTOR": "3",
+                 "LEC_KAFKA_MIN_INSYNC_REPLICAS": "2", "LEC_KAFKA_TOPICS": "create"}),
+])
+def test_kafka_settings_reach_every_process(values: str, expected: dict[str, str]) -> None:
+    from telemetry.startup import CONNECTOR_SETTINGS
+
+    docs = render(CHART / "ci" / f"{values}.yaml", "registerWebhooks.enabled=true", WEBHOOK_URL)
+    (config,) = [c for c in by_kind(docs, "ConfigMap") if "LEC_KAFKA_BOOTSTRAP" in c["data"]]
+    assert expected.items() <= config["data"].items()
+    assert set(config["data"]) <= CONNECTOR_SETTINGS, "a variable no process reads"
+    assert not [key for key in config["data"] if "PASSWORD" in key]
+    if config["data"]["LEC_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT":  # only what is set: no TLS/SASL leftovers
+        assert not [key for key in config["data"] if key.startswith(("LEC_KAFKA_SASL_", "LEC_KAFKA_SSL_"))]
+    templates = pod_templates(docs)
+    assert set(templates) == ROLES | {"register-webhooks"}
+    for template in templates.values():
+        (container,) = template["spec"]["containers"]
+        assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
+        names = [e["name"] for e in container["env"]]
+        assert len(names) == len(set(names))
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+        for secret in ("LEC_KAFKA_SASL_PASSWORD", "LEC_KAFKA_SSL_KEY_PASSWORD"):
+            assert refs[secret]["key"] == secret and refs[secret]["optional"] is True
+        # every PEM file is inside a volume mounted in the container
+        mounts = [m["mountPath"] for m in container["volumeMounts"]]
+        for key in ("LEC_KAFKA_SSL_CA_FILE", "LEC_KAFKA_SSL_CERT_FILE", "LEC_KAFKA_SSL_KEY_FILE"):
+            if key in config["data"]:
+                assert any(config["data"][key].startswith(mount + "/") for mount in mounts), key
+
+
+def test_extra_volumes_are_mounted_in_every_container() -> None:
+    docs = render(CHART / "ci" / "mtls.yaml", "registerWebhooks.enabled=true", WEBHOOK_URL)
+    templates = pod_templates(docs)
+    assert set(templates) == ROLES | {"register-webhooks"}
+    for role, template in templates.items():
+        (volume,) = [v for v in template["spec"]["volumes"] if v["name"] == "kafka-tls"]
+        assert volume["secret"]["secretName"] == "lec-kafka-client-tls"
+        for container in template["spec"]["containers"]:
+            assert {"name": "kafka-tls", "mountPath": "/etc/kafka-tls", "readOnly": True} in container["volumeMounts"]
+            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"], role
+
+
+def test_pods_roll_when_their_configuration_changes() -> None:
+    minimal = CHART / "ci" / "minimal.yaml"
+
+    def annotations(*sets: str) -> dict[str, dict[str, str]]:
+        templates = pod_templates(render(minimal, *sets))
+        return {role: templates[role]["metadata"].get("annotations", {}) for role in ROLES}
+
+    before, again = annotations(), annotations()
+    assert before == again, "the same values roll nothing"
+    for changed in (annotations("kafka.topics=check"), annotations("config.logLevel=debug")):
+        for role in ROLES:
+            assert changed[role]["checksum/config"] != before[role]["checksum/config"], role
+    assert not [role for role in ROLES if "checksum/secret" in before[role]]
+    bumped = annotations("secretChecksum=2")
+    assert {bumped[role]["checksum/secret"] for role in ROLES} == {"2"}
+    assert {bumped[role]["checksum/config"] for role in ROLES} == {before[role]["checksum/config"] for role in ROLES}
+
+
+def test_webhook_registration_is_a_hook_job_with_the_workers_environment() -> None:
+    minimal = CHART / "ci" / "minimal.yaml"
+    assert not by_kind(render(minimal), "Job")
+    assert "needs config.publicWebhookUrl" in refusal("registerWebhooks.enabled=true")
+    docs = render(minimal, "registerWebhooks.enabled=true", "registerWebhooks.backoffLimit=2", WEBHOOK_URL)
+    (job,) = by_kind(docs, "Job")
+    annotations = job["metadata"]["annotations"]
+    assert set(annotations["helm.sh/hook"].split(",")) == {"post-install", "post-upgrade"}
+    assert set(annotations["helm.sh/hook-delete-policy"].split(",")) == {"before-hook-creation", "hook-succeeded"}
+    assert job["spec"]["backoffLimit"] == 2
+    (settings,) = [c for c in by_kind(docs, "ConfigMap") if "LEC_KAFKA_BOOTSTRAP" in c["data"]]
+    assert settings["data"]["LEC_PUBLIC_WEBHOOK_URL"] == WEBHOOK_URL.split("=", 1)[1]
+    (worker,) = by_kind(docs, "StatefulSet")
+    pod, worker_pod = job["spec"]["template"]["spec"], worker["spec"]["template"]["spec"]
+    (container,), (worker_container,) = pod["containers"], worker_pod["containers"]
+    assert container["command"] == ["python", "-m", "streams", "register-webhooks"]
+    assert container["image"] == worker_container["image"]
+    assert (container["env"], container["envFrom"]) == (worker_container["env"], worker_container["envFrom"])
+    assert container["securityContext"] == worker_container["securityContext"]
+    assert pod["securityContext"] == worker_pod["securityContext"]
+    assert pod["serviceAccountName"] == worker_pod["serviceAccountName"]
+    assert pod["restartPolicy"] == "Never"
+    assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/tmp", "/data"}, "a read-only root file system"
+
+
+def test_network_policies_only_when_enabled() -> None:
+    minimal = CHART / "ci" / "minimal.yaml"
+    assert not by_kind(render(minimal), "NetworkPolicy")
+    docs = render(minimal, "networkPolicy.enabled=true")
+    policies = {p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]: p["spec"]
+                for p in by_kind(docs, "NetworkPolicy")}
+    assert set(policies) == ROLES
+    for role, policy in policies.items():
+        assert policy["egress"] == [{}], "egress is open unless listed"
+        (rule,) = policy["ingress"]
+        assert rule["ports"] == [{"port": "web" if role == "worker" else "http", "protocol": "TCP"}]
+    for bridge in ("channel-bridge", "webhook-bridge"):
+        assert "from" not in policies[bridge]["ingress"][0], "callers from anywhere by default"
+    assert policies["worker"]["ingress"][0]["from"], "the worker takes scrapes only"
+    # no scrapers: the worker takes nothing at all
+    docs = render(minimal, "networkPolicy.enabled=true", "networkPolicy.metricsFrom=null")
+    (worker,) = [p for p in by_kind(docs, "NetworkPolicy") if p["metadata"]["name"].endswith("-worker")]
+    assert worker["spec"]["ingress"] == []
+    # listed callers and egress (ci/full.yaml): the scrapers join each bridge's callers, DNS stays open
+    docs = render(CHART / "ci" / "full.yaml")
+    policies = {p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]: p["spec"]
+                for p in by_kind(docs, "NetworkPolicy")}
+    assert set(policies) == ROLES | {"register-webhooks"}
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ingress_nginx = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    assert policies["webhook-bridge"]["ingress"][0]["from"] == [ingress_nginx, monitoring]
+    assert policies["worker"]["ingress"][0]["from"] == [monitoring]
+    assert policies["register-webhooks"]["ingress"] == []
+    for policy in policies.values():
+        assert {"port": 53, "protocol": "UDP"} in policy["egress"][0]["ports"]
+        assert any(rule.get("ports") == [{"port": 9093, "protocol": "TCP"}] for rule in policy["egress"])
+
+
+def test_service_account_only_when_created_and_used_by_every_pod() -> None:
+    minimal = CHART / "ci" / "minimal.yaml"
+    (account,) = by_kind(render(minimal), "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    for sets, expected in ((("serviceAccount.create=false",), "default"),
+                           (("serviceAccount.create=false", "serviceAccount.name=platform-made"), "platform-made")):
+        docs = render(minimal, *sets)
+        assert not by_kind(docs, "ServiceAccount")
+        assert {t["spec"]["serviceAccountName"] for t in pod_templates(docs).values()} == {expected}
+    docs = render(CHART / "ci" / "oauthbearer.yaml", "registerWebhooks.enabled=true", WEBHOOK_URL)
+    (account,) = by_kind(docs, "ServiceAccount")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    templates = pod_templates(docs)
+    assert set(templates) == ROLES | {"register-webhooks"}
+    assert {t["spec"]["serviceAccountName"] for t in templates.values()} == {account["metadata"]["name"]}
+
+
+def test_pod_labels_annotations_spread_and_priority() -> None:
+    templates = pod_templates(render(CHART / "ci" / "full.yaml"))
+    for role, template in templates.items():
+        labels, spec = template["metadata"]["labels"], template["spec"]
+        assert labels["app.kubernetes.io/component"] == role and labels["example.com/cost-center"] == "cx"
+        assert ("example.com/exposed" in labels) == (role == "webhook-bridge"), "a role's own labels are its own"
+        assert template["metadata"]["annotations"]["example.com/team"] == "messaging"
+        assert spec["priorityClassName"] == ("connectors-critical" if role == "worker" else "connectors")
+        if role == "register-webhooks":
+            assert "topologySpreadConstraints" not in spec, "one pod: nothing to spread"
+            continue
+        (constraint,) = spec["topologySpreadConstraints"]
+        assert constraint["topologyKey"] == ("kubernetes.io/hostname" if role == "worker"
+                                             else "topology.kubernetes.io/zone")
+        selector = constraint["labelSelector"]["matchLabels"]
+        assert selector["app.kubernetes.io/component"] == role and selector.items() <= labels.items()
+
+
+def test_keda_needs_its_own_kafka_credentials_on_a_secured_kafka() -> None:
+    assert "worker.keda.authenticationRef" in refusal("worker.keda.authenticationRef=",
+                                                      values=CHART / "ci" / "mtls.yaml")
