@@ -41,7 +41,10 @@ class HttpClient:
                    follow_redirects: bool = False) -> Answer:
         """Send one request and read its answer; aiohttp's errors propagate (see ``request``)."""
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=aiohttp.TCPConnector(limit=0))
+            # trust_env: LiveEngage and the gateways are reached through HTTPS_PROXY/HTTP_PROXY unless NO_PROXY
+            # names them, as behind a corporate proxy; SSL_CERT_FILE adds a proxy's own CA.
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=aiohttp.TCPConnector(limit=0),
+                                                  trust_env=True)
         async with self._session.request(method, url, params=params, json=json, data=data, headers=headers,
                                          allow_redirects=follow_redirects) as answer:
             return Answer(answer.status, answer.headers, await answer.read())

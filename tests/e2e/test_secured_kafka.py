@@ -64,9 +64,10 @@ def fresh_consumer() -> str:
     return f"+1555{uuid.uuid4().int % 10**7:07d}"
 
 
-def started_stack(bootstrap: str, settings: dict[str, str], run_dir: Path, app_id: str) -> Stack:
-    config = StackConfig.on_free_ports(kafka_settings=settings, webhook_retry_interval_s=0.5,
-                                       worker_env={"LEC_APP_ID": app_id})
+def started_stack(bootstrap: str, settings: dict[str, str], run_dir: Path) -> Stack:
+    # One app id for every stack of this module: each worker goes on from the offsets the one before committed
+    # (the topics are shared), instead of replaying the earlier tests' records to its own sandboxes.
+    config = StackConfig.on_free_ports(kafka_settings=settings, webhook_retry_interval_s=0.5)
     stack = Stack(bootstrap, config, run_dir)
     stack.start()
     return stack
@@ -80,7 +81,7 @@ def test_a_conversation_runs_both_ways_through_a_secured_listener(secured: Kafka
         "sasl-ssl-oauthbearer": (secured.secured_bootstrap, oauthbearer(secured)),
         "mtls": (secured.mtls_bootstrap, mtls(secured)),
     }[listener]
-    stack = started_stack(bootstrap, settings, tmp_path, f"lec-{listener}")
+    stack = started_stack(bootstrap, settings, tmp_path)
     sandboxes, consumer = Sandboxes(stack), fresh_consumer()
     try:
         conversation_id = sandboxes.open_conversation(consumer, "Hello over a secured Kafka")
@@ -166,7 +167,7 @@ def test_a_bridge_that_cannot_log_in_is_unready_and_names_the_setting(secured: K
 
 def test_a_worker_with_a_refused_login_waits_unready_and_loses_nothing_once_fixed(secured: KafkaBroker,
                                                                                   tmp_path: Path) -> None:
-    stack = started_stack(secured.secured_bootstrap, scram(secured), tmp_path, "lec-refused-login")
+    stack = started_stack(secured.secured_bootstrap, scram(secured), tmp_path)
     sandboxes, consumer = Sandboxes(stack), fresh_consumer()
     try:
         assert sandboxes.consumer_says(consumer, "before")["bridge_status"] == 202
