@@ -13,10 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
 from devstack.broker import KafkaBroker
 from devstack.stack import SandboxAccount, Stack, StackConfig, TwilioChannel
+from kafkaclients import KafkaConnection
+from kafkaclients import clients as kafka
 from schemas.codec import DecodeError, codec
 from schemas.topics import TopicSpec
 from tests.conftest import wait_until
@@ -153,7 +155,7 @@ def read_topic(stack: Stack, topic: TopicSpec) -> list[tuple[str, dict[str, Any]
     partition_count = stack.config.partitions
 
     async def read() -> list[tuple[str, dict[str, Any]]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, enable_auto_commit=False)
+        consumer = kafka.consumer(KafkaConnection(kafka_bootstrap=stack.bootstrap), enable_auto_commit=False)
         await consumer.start()
         try:
             partitions = [TopicPartition(topic.name, p) for p in range(partition_count)]
@@ -183,7 +185,7 @@ def produce_raw(bootstrap: str, topic: str, key: str, value: bytes) -> None:
     """Write bytes to a topic directly, as a misbehaving producer would (for poison records)."""
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = kafka.producer(KafkaConnection(kafka_bootstrap=bootstrap), acks="all")
         await producer.start()
         try:
             await producer.send_and_wait(topic, key=key.encode(), value=value)

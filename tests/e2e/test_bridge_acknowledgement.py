@@ -22,7 +22,10 @@ from devstack.stack import ManagedProcess, StackConfig
 from emulators.liveengage.webhooks import Signing
 from schemas.codec import codec
 from schemas.topics import CHANNEL_INBOUND
-from streams.provision import ensure_topics
+from kafkaclients import KafkaConnection
+from kafkaclients import clients as kafka
+from streams.provision import prepare_topics
+from streams.topic_plan import plan
 from tests.conftest import generic_channel, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -33,11 +36,12 @@ PRODUCE_TIMEOUT_S = 2.0
 @pytest.fixture(scope="module")
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """A broker of this module's own, since the test stops it."""
-    kafka = KafkaBroker(log_path=tmp_path_factory.mktemp("own-kafka") / "broker.log")
-    kafka.start()
-    asyncio.run(ensure_topics(kafka.bootstrap, partitions=1))
-    yield kafka
-    kafka.stop()
+    broker = KafkaBroker(log_path=tmp_path_factory.mktemp("own-kafka") / "broker.log")
+    broker.start()
+    asyncio.run(prepare_topics(KafkaConnection(kafka_bootstrap=broker.bootstrap), plan("lec-worker", 1, 1, 1),
+                              create=True))
+    yield broker
+    broker.stop()
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +67,10 @@ def post(url: str, message_id: str) -> httpx.Response:
 
 
 def ids_in_topic(broker: KafkaBroker) -> list[str]:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
 
     async def read() -> list[str]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+        consumer = kafka.consumer(KafkaConnection(kafka_bootstrap=broker.bootstrap), enable_auto_commit=False)
         await consumer.start()
         try:
             partition = TopicPartition(CHANNEL_INBOUND.name, 0)

@@ -20,6 +20,7 @@ import pytest
 from devstack.broker import KafkaBroker
 from devstack.stack import Stack, StackConfig
 from emulators.liveengage.webhooks import Signing
+from kafkaclients import KafkaConnection, admin_client
 from schemas.topics import CHANNEL_INBOUND, CONVERSATIONS_TABLE, LIVEENGAGE_EVENTS, TopicSpec
 from tests.conftest import wait_until
 from tests.e2e.conftest import Sandboxes, produce_raw, read_topic
@@ -172,8 +173,6 @@ def test_24_dead_letter_topic_unwritable_means_exit_without_commit(chaos: tuple[
     restarted worker has created the topic again, it dead-letters the record and goes on."""
     import asyncio
 
-    from aiokafka.admin import AIOKafkaAdminClient
-
     broker, stack = chaos
     dead_letters = CHANNEL_INBOUND.dead_letters.name
     consumer = f"+1666{uuid.uuid4().int % 10**7:07d}"
@@ -182,7 +181,7 @@ def test_24_dead_letter_topic_unwritable_means_exit_without_commit(chaos: tuple[
 
     async def delete_dead_letters() -> bool:
         """Ask for the topic's deletion; True once the broker no longer lists it."""
-        client = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        client = admin_client(KafkaConnection(kafka_bootstrap=broker.bootstrap))
         await client.start()
         try:
             if dead_letters in await client.list_topics():

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from devstack.broker import KafkaBroker
 from devstack.ports import free_port
 from devstack.stack import Stack, StackConfig
 from devstack.tcpproxy import TcpProxy
+from kafkaclients import KafkaConnection, admin_client
 from tests.conftest import wait_until
 from tests.e2e.conftest import Sandboxes
 from tests.e2e.traffic import RECOVERY_S, Traffic, check_invariants, wait_for_some
@@ -57,7 +57,7 @@ def sandboxes(network: tuple[KafkaBroker, TcpProxy, Stack]) -> Iterator[Sandboxe
 def group_members(bootstrap: str) -> int:
     """How many members the broker counts in the worker's consumer group (asked on the direct listener)."""
     async def ask() -> int:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = admin_client(KafkaConnection(kafka_bootstrap=bootstrap))
         await admin.start()
         try:
             (described,) = await admin.describe_consumer_groups([GROUP])

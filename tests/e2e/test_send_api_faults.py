@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from devstack.stack import Stack
+from kafkaclients import KafkaConnection
+from kafkaclients import clients as kafka
 from schemas.topics import LIVEENGAGE_COMMANDS
 from tests.conftest import wait_until
 from streams.errors import AMBIGUOUS_NOTE
@@ -95,7 +97,7 @@ def test_22_expired_app_jwt_is_renewed_without_dead_letters(stack: Stack, sandbo
 
 def dead_letter_headers(stack: Stack, key: str) -> list[dict[str, str]]:
     async def read() -> list[dict[str, str]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, enable_auto_commit=False)
+        consumer = kafka.consumer(KafkaConnection(kafka_bootstrap=stack.bootstrap), enable_auto_commit=False)
         await consumer.start()
         try:
             partitions = [TopicPartition(LIVEENGAGE_COMMANDS.dead_letters.name, p)

@@ -157,3 +157,20 @@ def test_an_unknown_variable_is_reported_with_the_closest_known_name(caplog: pyt
     assert "LEC_KAFKA_SASL_PASWORD is not a setting of the connector and is ignored; did you mean " \
            "LEC_KAFKA_SASL_PASSWORD?" in caplog.text
     assert "secret-value" not in caplog.text
+
+
+def test_no_kafka_client_is_constructed_without_the_shared_settings() -> None:
+    constructed = re.compile(r"\bAIOKafka(Producer|Consumer|AdminClient|Client)\(")
+    apps = re.compile(r"= faust\.App\(([^)]*)")  # a call, not a mention
+    offenders, apps_seen = [], 0
+    for path in ROOT.glob("[a-z]*/**/*.py"):
+        if ".venv" in path.parts or path.parts[-2:] == ("kafkaclients", "clients.py"):
+            continue
+        text = path.read_text()
+        offenders += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in constructed.finditer(text)]
+        for call in apps.finditer(text):
+            apps_seen += 1
+            if "**faust_options(" not in call.group(1):
+                offenders.append(f"{path.relative_to(ROOT)}: faust.App without faust_options")
+    assert offenders == []
+    assert apps_seen >= 2  # the worker's app and the benchmark's Faust pipeline
