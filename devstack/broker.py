@@ -107,6 +107,12 @@ listener.name.mtls.ssl.truststore.location={ca_file}
 listener.name.mtls.ssl.client.auth=required
 """
 
+AUTHORIZER_PROPERTIES = """
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:ANONYMOUS
+"""
+
 JVM_OPTS = [
     "-XX:+UseG1GC",
     "-XX:MaxGCPauseMillis=20",
@@ -214,6 +220,11 @@ class KafkaBroker:
     mtls_port: int = 0
     scram_user: str = "lec-connector"
     scram_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    # More SCRAM users (name -> password), such as one per role of the connector.
+    scram_users: dict[str, str] = field(default_factory=dict)
+    # authorizer: Kafka's StandardAuthorizer, denying what no ACL allows. The plaintext listener's anonymous
+    # principal (the broker itself, and the test's admin clients) is a super user.
+    authorizer: bool = False
     certificates: DevCertificates | None = field(default=None, init=False)
     heap: tuple[str, ...] = ("-Xms256m", "-Xmx512m")
     cache: Path = DEFAULT_CACHE
@@ -270,6 +281,8 @@ class KafkaBroker:
             self.certificates = tls.create(self._workdir / "tls")
             secured_properties = SECURED_PROPERTIES.format(broker_pem=self.certificates.broker.pem_file,
                                                            ca_file=self.certificates.ca_file)
+        if self.authorizer:
+            secured_properties += AUTHORIZER_PROPERTIES
         properties.write_text(SERVER_PROPERTIES.format(
             port=self.port, cport=self.controller_port, data=data,
             extra_listeners="".join(f",{listener}" for listener in listeners),
@@ -282,8 +295,10 @@ class KafkaBroker:
             "format", "--standalone", "-t", new_cluster_id(), "-c", str(properties),
         ]
         if self.secured:  # the SCRAM credentials, stored by Kafka's own storage tool as the cluster is formatted
+            users = {self.scram_user: self.scram_password, **self.scram_users}
             for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
-                format_cmd += ["--add-scram", f"{mechanism}=[name={self.scram_user},password={self.scram_password}]"]
+                format_cmd += [argument for name, password in users.items()
+                               for argument in ("--add-scram", f"{mechanism}=[name={name},password={password}]")]
         formatted = subprocess.run(format_cmd, capture_output=True, text=True)
         if formatted.returncode != 0:
             raise BrokerError(f"kafka storage format failed:\n{formatted.stdout}\n{formatted.stderr}")

@@ -69,6 +69,9 @@ class StackConfig:
     worker_env: dict[str, str] = field(default_factory=dict)  # more LEC_* settings for the worker
     # How every process reaches Kafka beyond its address (LEC_KAFKA_SECURITY_PROTOCOL, SASL, TLS files).
     kafka_settings: dict[str, str] = field(default_factory=dict)
+    # More settings for one process by its name (channel-bridge, webhook-bridge, worker, console), such as a
+    # Kafka user of its own.
+    process_env: dict[str, dict[str, str]] = field(default_factory=dict)
     twilio_channels: list[TwilioChannel] = field(default_factory=lambda: [TwilioChannel()])
     extra_accounts: list[SandboxAccount] = field(default_factory=list)
     opted_out_notice: str = "[automatic] The consumer opted out (STOP): your messages are not delivered."
@@ -258,6 +261,7 @@ class Stack:
         }
 
     def _add(self, name: str, args: list[str], env: dict[str, str]) -> ManagedProcess:
+        env = env | self.config.process_env.get(name, {})
         process = ManagedProcess(name, [sys.executable, *args], env, self.run_dir / f"{name}.log")
         self.processes[name] = process
         process.start()
@@ -342,8 +346,8 @@ class Stack:
     def worker_env(self, name: str) -> dict[str, str]:
         """A worker's environment: each worker keeps its own data directory and its own probes port."""
         port = self.worker_port(name)
-        return self.connector_env() | self.config.worker_env | {"LEC_DATA_DIR": str(self.run_dir / name),
-                                                                 "LEC_WEB_PORT": str(port)}
+        return self.connector_env() | self.config.worker_env | self.config.process_env.get("worker", {}) | {
+            "LEC_DATA_DIR": str(self.run_dir / name), "LEC_WEB_PORT": str(port)}
 
     def worker_port(self, name: str) -> int:
         """The port of a worker's probes and metrics, chosen before it first starts (for scrape targets)."""
