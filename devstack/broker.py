@@ -65,8 +65,8 @@ logger.started.level = INFO
 """
 
 SERVER_PROPERTIES = """process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:{cport}
+node.id={node_id}
+{quorum}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}{extra_listeners}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port}{extra_advertised}
 inter.broker.listener.name=PLAINTEXT
@@ -75,13 +75,13 @@ listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PROXIED:
 log.dirs={data}
 num.partitions=1
 num.recovery.threads.per.data.dir=1
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor={replicas}
 offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor={replicas}
+transaction.state.log.min.isr={min_isr}
 transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor={replicas}
+share.coordinator.state.topic.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
 # Topics are declared by the worker with their partition counts; a bridge producing to a topic that does not
 # exist yet must fail (503), not create a one-partition topic that breaks co-partitioning.
@@ -226,6 +226,12 @@ class KafkaBroker:
     # principal (the broker itself, and the test's admin clients) is a super user.
     authorizer: bool = False
     certificates: DevCertificates | None = field(default=None, init=False)
+    # One node of a cluster (KafkaCluster): its id, the static quorum of every node's controller, the shared
+    # cluster id and the replication of Kafka's own topics.
+    node_id: int = 1
+    voters: str = ""
+    cluster_id: str = field(default_factory=lambda: new_cluster_id())
+    internal_replicas: int = 1
     heap: tuple[str, ...] = ("-Xms256m", "-Xmx512m")
     cache: Path = DEFAULT_CACHE
     log_path: Path | None = None
@@ -256,6 +262,12 @@ class KafkaBroker:
         return self._process.pid if self._process else None
 
     def start(self, timeout: float = 120.0) -> str:
+        self.launch()
+        self.wait_ready(timeout)
+        return self.bootstrap
+
+    def launch(self) -> None:
+        """Format a fresh data directory and start the process; ``wait_ready()`` waits for it to serve."""
         lib = ensure_runtime(self.cache)
         self.port = self.port or free_port()
         self.controller_port = self.controller_port or free_port()
@@ -283,8 +295,11 @@ class KafkaBroker:
                                                            ca_file=self.certificates.ca_file)
         if self.authorizer:
             secured_properties += AUTHORIZER_PROPERTIES
+        quorum = (f"controller.quorum.voters={self.voters}" if self.voters else
+                  f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}")
         properties.write_text(SERVER_PROPERTIES.format(
-            port=self.port, cport=self.controller_port, data=data,
+            port=self.port, cport=self.controller_port, data=data, node_id=self.node_id, quorum=quorum,
+            replicas=self.internal_replicas, min_isr=min(2, self.internal_replicas),
             extra_listeners="".join(f",{listener}" for listener in listeners),
             extra_advertised="".join(f",{listener}" for listener in advertised)) + secured_properties)
         self.log_path = self.log_path or self._workdir / "broker.log"
@@ -292,7 +307,7 @@ class KafkaBroker:
         classpath = f"{lib}/*"
         format_cmd = [
             "java", "-Xmx256m", logging_opt, "-cp", classpath, "kafka.tools.StorageTool",
-            "format", "--standalone", "-t", new_cluster_id(), "-c", str(properties),
+            "format", "-t", self.cluster_id, "-c", str(properties), *([] if self.voters else ["--standalone"]),
         ]
         if self.secured:  # the SCRAM credentials, stored by Kafka's own storage tool as the cluster is formatted
             users = {self.scram_user: self.scram_password, **self.scram_users}
@@ -303,8 +318,9 @@ class KafkaBroker:
         if formatted.returncode != 0:
             raise BrokerError(f"kafka storage format failed:\n{formatted.stdout}\n{formatted.stderr}")
         self._launch([*self.heap, *JVM_OPTS, logging_opt, "-cp", classpath, "kafka.Kafka", str(properties)])
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
         self._wait_ready(timeout)
-        return self.bootstrap
 
     def _launch(self, java_args: list[str]) -> None:
         assert self.log_path is not None
@@ -364,6 +380,12 @@ class KafkaBroker:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
+    def request_stop(self) -> None:
+        """SIGTERM without waiting: a cluster stops its nodes at once (a last node alone waits for a quorum)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)
+            self._process.terminate()
+
     def terminate(self) -> None:
         """SIGTERM the broker and wait for its controlled shutdown, keeping its data for ``restart()``."""
         if self._process is not None:
@@ -397,6 +419,48 @@ class KafkaBroker:
         self._wait_ready(timeout)
 
     def __enter__(self) -> KafkaBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class KafkaCluster:
+    """``size`` combined broker+controller nodes on 127.0.0.1 with a static quorum: a real cluster where topics
+    get ``size`` replicas and one node may be killed. Kafka's own topics are replicated ``size`` times too."""
+
+    def __init__(self, size: int = 3, heap: tuple[str, ...] = ("-Xms192m", "-Xmx384m")) -> None:
+        controllers = [free_port() for _ in range(size)]
+        voters = ",".join(f"{node}@127.0.0.1:{port}" for node, port in enumerate(controllers, start=1))
+        cluster_id = new_cluster_id()
+        self.nodes = [KafkaBroker(port=free_port(), controller_port=port, node_id=node, voters=voters,
+                                  cluster_id=cluster_id, internal_replicas=size, heap=heap)
+                      for node, port in enumerate(controllers, start=1)]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def start(self, timeout: float = 180.0) -> str:
+        """Start every node (a quorum forms only once a majority runs), then wait for each to serve."""
+        try:
+            for node in self.nodes:
+                node.launch()
+            for node in self.nodes:
+                node.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self.bootstrap
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.request_stop()
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> KafkaCluster:
         self.start()
         return self
 
