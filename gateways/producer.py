@@ -18,7 +18,7 @@ from gateways import metrics
 from gateways.errors import BrokerUnavailableError
 from gateways.settings import BridgeSettings
 from kafkaclients import KafkaConnection, producer as new_producer
-from kafkaclients.probe import diagnose
+from kafkaclients.probe import diagnose, explain
 from schemas.codec import codec
 from schemas.topics import TopicSpec
 
@@ -63,7 +63,8 @@ class EventProducer:
                 await producer.start()
             except KafkaError as exc:
                 await producer.stop()
-                problem = await diagnose(self._connection) or f"Kafka not ready ({exc.__class__.__name__})"
+                problem = await diagnose(self._connection) or explain(exc, self._connection,
+                                                                      self._connection.kafka_bootstrap)
                 if problem != self.problem:  # said once per change, not once per retry
                     logger.error("cannot publish to Kafka: %s; retrying", problem)
                 self.problem = problem

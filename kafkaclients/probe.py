@@ -12,8 +12,9 @@ import asyncio
 import ssl
 
 from aiokafka.conn import create_conn
-from aiokafka.errors import (KafkaConnectionError, KafkaError, SaslAuthenticationFailed,
-                             UnsupportedSaslMechanismError)
+from aiokafka.errors import (ClusterAuthorizationFailedError, GroupAuthorizationFailedError,
+                             KafkaConnectionError, KafkaError, SaslAuthenticationFailed,
+                             TopicAuthorizationFailedError, UnsupportedSaslMechanismError)
 from aiokafka.protocol.metadata import MetadataRequest
 
 from kafkaclients.clients import client_options
@@ -42,9 +43,17 @@ async def diagnose(connection: KafkaConnection, *, timeout_s: float = 10.0) -> s
     return problem
 
 
+REFUSALS = (ClusterAuthorizationFailedError, TopicAuthorizationFailedError, GroupAuthorizationFailedError)
+
+
 def explain(exc: BaseException, connection: KafkaConnection, server: str) -> str:
     protocol = connection.kafka_security_protocol
     mechanism = connection.kafka_sasl_mechanism
+    if isinstance(exc, REFUSALS):  # logged in, but no ACL allows what the client asked
+        principal = (f"User:{connection.kafka_sasl_username}" if connection.kafka_sasl_username else
+                     "the client certificate's subject" if connection.kafka_ssl_cert_file else "this principal")
+        return (f"LEC_KAFKA_SASL_USERNAME/LEC_KAFKA_SSL_CERT_FILE: the broker at {server} refused {principal} "
+                f"({exc.__class__.__name__}): an ACL is missing; python -m streams topics prints each role's")
     if isinstance(exc, SaslAuthenticationFailed):
         setting = ("LEC_KAFKA_SASL_OAUTH_TOKEN_PROVIDER" if mechanism == "OAUTHBEARER"
                    else "LEC_KAFKA_SASL_USERNAME/LEC_KAFKA_SASL_PASSWORD")

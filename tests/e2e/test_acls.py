@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from devstack.broker import KafkaBroker, ensure_tools
-from devstack.stack import Stack, StackConfig
+from devstack.stack import ManagedProcess, Stack, StackConfig
 from tests.conftest import wait_until
 from tests.e2e.conftest import Sandboxes
 
@@ -41,6 +41,14 @@ def kafka_acls(broker: KafkaBroker, arguments: list[str]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def readiness_problem(url: str) -> str | None:
+    try:
+        answer = httpx.get(f"{url}/readyz", timeout=2.0)
+    except httpx.HTTPError:
+        return None
+    return answer.json().get("problem") if answer.status_code == 503 else None
+
+
 def test_every_role_works_with_only_the_printed_acls(authorizing: KafkaBroker, tmp_path: Path) -> None:
     certificates = authorizing.certificates
     assert certificates is not None
@@ -53,6 +61,19 @@ def test_every_role_works_with_only_the_printed_acls(authorizing: KafkaBroker, t
     config = StackConfig.on_free_ports(kafka_settings=settings, webhook_retry_interval_s=0.5,
                                        process_env={role: login(role) for role in ROLES})
     stack = Stack(authorizing.secured_bootstrap, config, tmp_path)
+
+    # Before any grant: the channel bridge logs in, is refused, and says an ACL is missing.
+    bridge = ManagedProcess("channel-bridge", [sys.executable, "-m", "gateways", "channel", "--port",
+                                               str(config.channel_bridge_port)],
+                            stack.connector_env() | login("channel-bridge"), tmp_path / "ungranted-bridge.log")
+    bridge.start()
+    try:
+        problem = wait_until(lambda: (readiness_problem(config.channel_bridge_url) or "").startswith(
+            "LEC_KAFKA_SASL_USERNAME") and readiness_problem(config.channel_bridge_url), timeout=DEADLINE_S,
+            what="the refused principal in /readyz")
+        assert "refused User:channel-bridge" in str(problem) and "an ACL is missing" in str(problem), problem
+    finally:
+        bridge.stop()
 
     printed = subprocess.run([sys.executable, "-m", "streams", "topics"], env=stack.worker_env("worker"),
                              capture_output=True, text=True, timeout=60, check=True).stdout
