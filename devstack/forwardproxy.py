@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-from concurrent.futures import Future
-from typing import Any
 from urllib.parse import urlsplit
 
+from devstack.loopthread import LoopThread
 from devstack.ports import free_port
 
 CHUNK = 65536
 
 
-class ForwardProxy:
+class ForwardProxy(LoopThread):
     def __init__(self, port: int = 0) -> None:
+        super().__init__("forward-proxy")
         self.port = port or free_port()
         self.seen: list[tuple[str, str]] = []  # (method, host:port) of each request, in arrival order
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="forward-proxy", daemon=True)
         self._server: asyncio.Server | None = None
 
     @property
@@ -32,20 +29,8 @@ class ForwardProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ForwardProxy:
-        self._thread.start()
-        self._call(self._start())
+        self._begin()
         return self
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._call(self._stop())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
-
-    def _call(self, coroutine: Any) -> Any:
-        done: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        return done.result(30)
 
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)

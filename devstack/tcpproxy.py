@@ -11,23 +11,20 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-import threading
-from concurrent.futures import Future
-from typing import Any
 
+from devstack.loopthread import LoopThread
 from devstack.ports import free_port
 
 CHUNK = 65536
 
 
-class TcpProxy:
+class TcpProxy(LoopThread):
     def __init__(self, target_port: int, port: int = 0) -> None:
+        super().__init__("tcp-proxy")
         self.target_port = target_port
         self.port = port or free_port()
         self.latency_s = 0.0
         self.connections_reset = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._open: set[asyncio.StreamWriter] = set()
         self._route: asyncio.Event | None = None
         self._server: asyncio.Server | None = None
@@ -37,16 +34,8 @@ class TcpProxy:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> TcpProxy:
-        self._thread.start()
-        self._call(self._start())
+        self._begin()
         return self
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._call(self._stop())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
 
     def set_latency(self, seconds: float) -> None:
         """Delay every chunk of bytes, both ways, by ``seconds``."""
@@ -61,10 +50,6 @@ class TcpProxy:
         count: int = self._call(self._reset_all())
         self.connections_reset += count
         return count
-
-    def _call(self, coroutine: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        return future.result(timeout=30)
 
     async def _start(self) -> None:
         self._route = asyncio.Event()

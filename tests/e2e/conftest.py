@@ -6,6 +6,7 @@ Each test uses its own consumer ids and conversation ids, so tests share the sta
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from aiokafka import TopicPartition
 
-from devstack.broker import KafkaBroker
+from devstack.broker import KafkaBroker, ensure_tools
 from devstack.stack import SandboxAccount, Stack, StackConfig, TwilioChannel
 from kafkaclients import KafkaConnection
 from kafkaclients import clients as kafka
@@ -127,6 +128,14 @@ class Sandboxes:
         wait_until(lambda: text in self.published_texts(consumer), timeout=DEADLINE_S, what="the first text")
         return str(self.conversations(consumer)[-1]["conversation_id"])
 
+    def round_trip(self, consumer: str, text: str, reply: str) -> str:
+        """The consumer writes, the agent answers; wait until the answer is in the consumer's outbox (alone)."""
+        conversation_id = self.open_conversation(consumer, text)
+        self.agent_says(conversation_id, reply)
+        wait_until(lambda: [m["text"] for m in self.outbox(consumer)] == [reply], timeout=DEADLINE_S,
+                   what="the agent's reply at the channel")
+        return conversation_id
+
     def outbox(self, consumer: str) -> list[dict[str, Any]]:
         params = {"consumer_id": consumer, "channel_id": self.channel_id}
         return list(self.http.get(f"{self.config.channel_url}/sandbox/outbox", params=params).json()["messages"])
@@ -193,3 +202,12 @@ def produce_raw(bootstrap: str, topic: str, key: str, value: bytes) -> None:
             await producer.stop()
 
     asyncio.run(send())
+
+
+def kafka_tool(main_class: str, *arguments: str) -> str:
+    """Run one of Kafka's own command-line tools (``org.apache.kafka.tools.*``); return what it printed."""
+    done = subprocess.run(["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{ensure_tools()}/*",
+                           f"org.apache.kafka.tools.{main_class}", *arguments], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

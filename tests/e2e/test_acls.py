@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.broker import KafkaBroker, ensure_tools
+from devstack.broker import KafkaBroker
 from devstack.stack import ManagedProcess, Stack, StackConfig
 from tests.conftest import wait_until
-from tests.e2e.conftest import Sandboxes
+from tests.e2e.conftest import Sandboxes, kafka_tool
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 60.0
@@ -27,18 +27,9 @@ ROLES = ("channel-bridge", "webhook-bridge", "worker", "console")
 
 @pytest.fixture(scope="module")
 def authorizing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    kafka = KafkaBroker(secured=True, authorizer=True, scram_users={role: secrets.token_urlsafe(12) for role in ROLES},
-                        log_path=tmp_path_factory.mktemp("acl-kafka") / "broker.log")
-    kafka.start()
-    yield kafka
-    kafka.stop()
-
-
-def kafka_acls(broker: KafkaBroker, arguments: list[str]) -> None:
-    done = subprocess.run(["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{ensure_tools()}/*",
-                           "org.apache.kafka.tools.AclCommand", *arguments], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    with KafkaBroker(secured=True, authorizer=True, scram_users={role: secrets.token_urlsafe(12) for role in ROLES},
+                     log_path=tmp_path_factory.mktemp("acl-kafka") / "broker.log") as kafka:
+        yield kafka
 
 
 def readiness_problem(url: str) -> str | None:
@@ -82,15 +73,12 @@ def test_every_role_works_with_only_the_printed_acls(authorizing: KafkaBroker, t
         f"User:{role}" for role in ROLES}
     for grant in grants:  # as printed, on the admin listener (the broker's super user)
         assert grant[:2] == ["--bootstrap-server", "$BOOTSTRAP"]
-        kafka_acls(authorizing, ["--bootstrap-server", authorizing.bootstrap, *grant[2:]])
+        kafka_tool("AclCommand", "--bootstrap-server", authorizing.bootstrap, *grant[2:])
 
     stack.start()  # the worker creates its topics with its own ACLs: Create on its prefixes
     sandboxes, consumer = Sandboxes(stack), f"+1555{uuid.uuid4().int % 10**7:07d}"
     try:
-        conversation_id = sandboxes.open_conversation(consumer, "Hello, least privilege")
-        sandboxes.agent_says(conversation_id, "Hi! Each process has its own user.")
-        (delivered,) = wait_until(lambda: sandboxes.outbox(consumer), timeout=DEADLINE_S, what="the agent's text")
-        assert delivered["text"] == "Hi! Each process has its own user."
+        sandboxes.round_trip(consumer, "Hello, least privilege", "Hi! Each process has its own user.")
         letters = httpx.get(f"{stack.console_url}/api/dead-letters", timeout=30.0)
         assert letters.status_code == 200, letters.text  # the console reads with its own user
         for role in ("worker", "channel-bridge", "webhook-bridge", "console"):

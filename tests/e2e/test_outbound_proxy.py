@@ -15,11 +15,9 @@ from devstack import tls
 from devstack.broker import KafkaBroker
 from devstack.forwardproxy import ForwardProxy
 from devstack.stack import Stack, StackConfig
-from tests.conftest import wait_until
 from tests.e2e.conftest import Sandboxes
 
 pytestmark = pytest.mark.e2e
-DEADLINE_S = 60.0
 
 # A TLS server on 127.0.0.1 and one call to it through the worker's HTTP client, in a process of its own: the
 # environment (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE) is read when aiohttp starts.
@@ -70,10 +68,8 @@ def test_https_calls_tunnel_through_https_proxy_unless_no_proxy_names_the_host(
 
 @pytest.fixture(scope="module")
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    kafka = KafkaBroker(log_path=tmp_path_factory.mktemp("proxy-kafka") / "broker.log")
-    kafka.start()
-    yield kafka
-    kafka.stop()
+    with KafkaBroker(log_path=tmp_path_factory.mktemp("proxy-kafka") / "broker.log") as kafka:
+        yield kafka
 
 
 def test_the_worker_reaches_liveengage_and_the_gateway_through_http_proxy(own_broker: KafkaBroker,
@@ -85,10 +81,7 @@ def test_the_worker_reaches_liveengage_and_the_gateway_through_http_proxy(own_br
     stack.start()
     sandboxes, consumer = Sandboxes(stack), f"+1555{uuid.uuid4().int % 10**7:07d}"
     try:
-        conversation_id = sandboxes.open_conversation(consumer, "Hello through the proxy")
-        sandboxes.agent_says(conversation_id, "Hi, the proxy let me through.")
-        (delivered,) = wait_until(lambda: sandboxes.outbox(consumer), timeout=DEADLINE_S, what="the agent's text")
-        assert delivered["text"] == "Hi, the proxy let me through."
+        sandboxes.round_trip(consumer, "Hello through the proxy", "Hi, the proxy let me through.")
         targets = {target for _, target in proxy.seen}
         assert f"127.0.0.1:{config.liveengage_port}" in targets  # Domain API, token, Send API
         assert f"127.0.0.1:{config.channel_port}" in targets  # the channel gateway's outbound API

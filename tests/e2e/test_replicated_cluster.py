@@ -27,10 +27,8 @@ DEADLINE_S = 90.0
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[KafkaCluster]:
-    running = KafkaCluster(3)
-    running.start()
-    yield running
-    running.stop()
+    with KafkaCluster(3) as running:
+        yield running
 
 
 def described(bootstrap: str, names: list[str]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
@@ -74,10 +72,7 @@ def test_three_replicas_two_in_sync_and_a_killed_node_loses_nothing(cluster: Kaf
     stack.start()
     sandboxes, consumer = Sandboxes(stack), f"+1555{uuid.uuid4().int % 10**7:07d}"
     try:
-        conversation_id = sandboxes.open_conversation(consumer, "before")
-        sandboxes.agent_says(conversation_id, "reply 1")
-        wait_until(lambda: [m["text"] for m in sandboxes.outbox(consumer)] == ["reply 1"], timeout=DEADLINE_S,
-                   what="the first reply")
+        conversation_id = sandboxes.round_trip(consumer, "before", "reply 1")
         planned = plan("lec-worker", config.partitions, 3, 2)
         partitions, min_isr = described(cluster.bootstrap, planned.names())
         assert set(partitions) == set(planned.names())

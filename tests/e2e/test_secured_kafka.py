@@ -31,10 +31,8 @@ DEADLINE_S = 60.0
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    kafka = KafkaBroker(secured=True, log_path=tmp_path_factory.mktemp("secured-kafka") / "broker.log")
-    kafka.start()
-    yield kafka
-    kafka.stop()
+    with KafkaBroker(secured=True, log_path=tmp_path_factory.mktemp("secured-kafka") / "broker.log") as kafka:
+        yield kafka
 
 
 def scram(broker: KafkaBroker, **overrides: str) -> dict[str, str]:
@@ -84,11 +82,8 @@ def test_a_conversation_runs_both_ways_through_a_secured_listener(secured: Kafka
     stack = started_stack(bootstrap, settings, tmp_path)
     sandboxes, consumer = Sandboxes(stack), fresh_consumer()
     try:
-        conversation_id = sandboxes.open_conversation(consumer, "Hello over a secured Kafka")
+        sandboxes.round_trip(consumer, "Hello over a secured Kafka", "Hi! Your parcel is on its way.")
         assert sandboxes.published_texts(consumer) == ["Hello over a secured Kafka"]
-        sandboxes.agent_says(conversation_id, "Hi! Your parcel is on its way.")
-        (delivered,) = wait_until(lambda: sandboxes.outbox(consumer), timeout=DEADLINE_S, what="the agent's text")
-        assert delivered["text"] == "Hi! Your parcel is on its way."
         for name in ("worker", "channel-bridge", "webhook-bridge", "console"):
             log = stack.processes[name].log()
             assert settings.get("LEC_KAFKA_SASL_PASSWORD", "no password here") not in log

@@ -13,11 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.broker import KafkaBroker, ensure_tools
+from devstack.broker import KafkaBroker
 from devstack.stack import WORKER_READY, ManagedProcess, Stack, StackConfig
 from kafkaclients import KafkaConnection, admin_client
 from streams.topic_plan import plan
 from tests.conftest import wait_until
+from tests.e2e.conftest import kafka_tool
 
 pytestmark = pytest.mark.e2e
 APP_ID = "lec-owned"
@@ -26,17 +27,12 @@ PARTITIONS = 2
 
 @pytest.fixture(scope="module")
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    kafka = KafkaBroker(log_path=tmp_path_factory.mktemp("owned-kafka") / "broker.log")
-    kafka.start()
-    yield kafka
-    kafka.stop()
+    with KafkaBroker(log_path=tmp_path_factory.mktemp("owned-kafka") / "broker.log") as kafka:
+        yield kafka
 
 
 def kafka_topics(broker: KafkaBroker, *args: str) -> None:
-    done = subprocess.run(["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", f"{ensure_tools()}/*",
-                           "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", broker.bootstrap, *args],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    kafka_tool("TopicCommand", "--bootstrap-server", broker.bootstrap, *args)
 
 
 def problem_of(url: str) -> str | None:
