@@ -85,7 +85,7 @@ share.coordinator.state.topic.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
 # Topics are declared by the worker with their partition counts; a bridge producing to a topic that does not
 # exist yet must fail (503), not create a one-partition topic that breaks co-partitioning.
-auto.create.topics.enable=false
+auto.create.topics.enable={auto_create}
 """
 
 # The listeners a brand's cluster has: SASL_SSL with SCRAM (and OAUTHBEARER) and mutual TLS. Certificates are PEM
@@ -232,6 +232,9 @@ class KafkaBroker:
     voters: str = ""
     cluster_id: str = field(default_factory=lambda: new_cluster_id())
     internal_replicas: int = 1
+    # Kafka's own default is true (a metadata request naming a missing topic creates it): for the tests that
+    # the connector never relies on it, nor triggers it.
+    auto_create_topics: bool = False
     heap: tuple[str, ...] = ("-Xms256m", "-Xmx512m")
     cache: Path = DEFAULT_CACHE
     log_path: Path | None = None
@@ -300,6 +303,7 @@ class KafkaBroker:
         properties.write_text(SERVER_PROPERTIES.format(
             port=self.port, cport=self.controller_port, data=data, node_id=self.node_id, quorum=quorum,
             replicas=self.internal_replicas, min_isr=min(2, self.internal_replicas),
+            auto_create=str(self.auto_create_topics).lower(),
             extra_listeners="".join(f",{listener}" for listener in listeners),
             extra_advertised="".join(f",{listener}" for listener in advertised)) + secured_properties)
         self.log_path = self.log_path or self._workdir / "broker.log"

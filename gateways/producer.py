@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from starlette.applications import Starlette
 
@@ -18,7 +18,7 @@ from gateways import metrics
 from gateways.errors import BrokerUnavailableError
 from gateways.settings import BridgeSettings
 from kafkaclients import KafkaConnection, producer as new_producer
-from kafkaclients.probe import diagnose, explain
+from kafkaclients.probe import diagnose, explain, listed_topics
 from schemas.codec import codec
 from schemas.topics import TopicSpec
 
@@ -28,13 +28,17 @@ logger = logging.getLogger(__name__)
 class EventProducer:
     """Publishes Avro records, keyed, and waits for the broker's acknowledgement.
 
-    ``start()`` keeps retrying in the background until the broker answers, so a bridge can start before Kafka;
-    ``ready`` tells whether it can publish, and ``problem`` why not (one line naming the setting to fix: a refused
-    login, an untrusted certificate). ``stop()`` flushes and is safe to call twice.
+    ``start()`` keeps retrying in the background until the broker answers and the bridge's topic exists, so a
+    bridge can start before Kafka and before the worker created the topic; ``ready`` tells whether it can
+    publish, and ``problem`` why not (one line naming the setting to fix: a refused login, an untrusted
+    certificate, a missing topic). Publishing before the topic exists would have a broker with
+    ``auto.create.topics.enable`` (Kafka's default) create it with one partition, breaking the co-partitioning
+    of the worker's topics. ``stop()`` flushes and is safe to call twice.
     """
 
-    def __init__(self, connection: KafkaConnection, *, timeout_s: float, client_id: str) -> None:
+    def __init__(self, connection: KafkaConnection, topic: TopicSpec, *, timeout_s: float, client_id: str) -> None:
         self._connection = connection
+        self._topic = topic
         self._timeout_s = timeout_s
         self._client_id = client_id
         self._producer: AIOKafkaProducer | None = None
@@ -51,29 +55,40 @@ class EventProducer:
     async def _connect_until_started(self) -> None:
         delay = 0.2
         while True:
-            producer = new_producer(
-                self._connection,
-                client_id=self._client_id,
-                enable_idempotence=True,  # implies acks=all; a retried batch is not written twice
-                acks="all",
-                request_timeout_ms=int(self._timeout_s * 1000),
-                linger_ms=1,
-            )
-            try:
-                await producer.start()
-            except KafkaError as exc:
+            problem = await self._try_start()
+            if problem is None:
+                self.problem = None
+                logger.info("producer connected to %s", self._connection.kafka_bootstrap)
+                return
+            if problem != self.problem:  # said once per change, not once per retry
+                logger.error("cannot publish to Kafka: %s; retrying", problem)
+            self.problem = problem
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _try_start(self) -> str | None:
+        """None once the producer runs and the topic exists; else why not."""
+        producer = new_producer(
+            self._connection,
+            client_id=self._client_id,
+            enable_idempotence=True,  # implies acks=all; a retried batch is not written twice
+            acks="all",
+            request_timeout_ms=int(self._timeout_s * 1000),
+            linger_ms=1,
+        )
+        try:
+            await producer.start()
+            if self._topic.name not in await listed_topics(self._connection):
                 await producer.stop()
-                problem = await diagnose(self._connection) or explain(exc, self._connection,
-                                                                      self._connection.kafka_bootstrap)
-                if problem != self.problem:  # said once per change, not once per retry
-                    logger.error("cannot publish to Kafka: %s; retrying", problem)
-                self.problem = problem
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._producer, self.problem = producer, None
-            logger.info("producer connected to %s", self._connection.kafka_bootstrap)
-            return
+                return (f"LEC_KAFKA_TOPICS: {self._topic.name} does not exist yet; the worker creates it "
+                        f"(LEC_KAFKA_TOPICS=create), or create it (python -m streams topics prints it)")
+        except Exception as exc:  # noqa: BLE001 - a token provider may raise anything: keep trying
+            await producer.stop()
+            # "Unable to bootstrap" hides its cause (a refused login, an untrusted certificate): ask again.
+            diagnosed = await diagnose(self._connection) if isinstance(exc, KafkaConnectionError) else None
+            return diagnosed or explain(exc, self._connection, self._connection.kafka_bootstrap)
+        self._producer = producer
+        return None
 
     async def stop(self) -> None:
         if self._connecting is not None:
@@ -108,13 +123,13 @@ class EventProducer:
             raise BrokerUnavailableError(f"Kafka did not acknowledge the event: {exc.__class__.__name__}") from exc
 
 
-def producer_lifespan(settings: BridgeSettings,
+def producer_lifespan(settings: BridgeSettings, topic: TopicSpec,
                       client_id: str) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """A Starlette lifespan that owns the bridge's producer as ``app.state.producer``."""
+    """A Starlette lifespan that owns the bridge's producer of ``topic`` as ``app.state.producer``."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        producer = EventProducer(settings, timeout_s=settings.produce_timeout_s, client_id=client_id)
+        producer = EventProducer(settings, topic, timeout_s=settings.produce_timeout_s, client_id=client_id)
         app.state.producer = producer
         await producer.start()
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import SettingsConfigDict
 
 from adapters import BoundChannel
 from kafkaclients import KafkaConnection
@@ -33,8 +32,6 @@ class LiveEngageApp(BaseModel):
 
 
 class BridgeSettings(KafkaConnection):
-    model_config = SettingsConfigDict(env_prefix="LEC_", extra="ignore", env_parse_none_str="null")
-
     produce_timeout_s: float = Field(5.0, gt=0, description="longest wait for Kafka's acknowledgement before 503")
     max_body_bytes: int = Field(64 * 1024, gt=0)
     body_timeout_s: float = Field(default=10.0, gt=0, description="a body not received by then gets 408")

@@ -22,7 +22,7 @@ def client_options(connection: KafkaConnection) -> dict[str, Any]:
     if connection.kafka_uses_sasl:
         options["sasl_mechanism"] = connection.kafka_sasl_mechanism
         if connection.kafka_sasl_mechanism == "OAUTHBEARER":
-            options["sasl_oauth_token_provider"] = connection.kafka_token_provider
+            options["sasl_oauth_token_provider"] = connection.kafka_token_provider()
         else:
             password = connection.kafka_sasl_password
             options["sasl_plain_username"] = connection.kafka_sasl_username
@@ -48,7 +48,7 @@ def faust_options(connection: KafkaConnection) -> dict[str, Any]:
     context = connection.kafka_ssl_context
     mechanism = connection.kafka_sasl_mechanism
     if connection.kafka_uses_sasl and mechanism == "OAUTHBEARER":
-        provider = connection.kafka_token_provider
+        provider = connection.kafka_token_provider()
         assert provider is not None  # the settings refuse OAUTHBEARER without one
         options["broker_credentials"] = faust.auth.OAuthCredentials(oauth_cb=provider, ssl_context=context)
     elif connection.kafka_uses_sasl:

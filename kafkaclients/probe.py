@@ -17,36 +17,47 @@ from aiokafka.errors import (ClusterAuthorizationFailedError, GroupAuthorization
                              TopicAuthorizationFailedError, UnsupportedSaslMechanismError)
 from aiokafka.protocol.metadata import MetadataRequest
 
-from kafkaclients.clients import client_options
+from kafkaclients.clients import admin_client, client_options
 from kafkaclients.settings import KafkaConnection
 
 
-async def diagnose(connection: KafkaConnection, *, timeout_s: float = 10.0) -> str | None:
-    """None once some broker of ``LEC_KAFKA_BOOTSTRAP`` answers a metadata request; else why none did."""
-    options = client_options(connection)
-    servers: list[str] = options.pop("bootstrap_servers")
-    problem = "LEC_KAFKA_BOOTSTRAP: no broker address given"
+async def diagnose(connection: KafkaConnection, *, timeout_s: float = 5.0) -> str | None:
+    """None once some broker of ``LEC_KAFKA_BOOTSTRAP`` answers a metadata request; else why none did.
+
+    The brokers are asked at once, so a list of unreachable ones costs one timeout, not one each.
+    """
+    servers = connection.kafka_brokers()
+    if not servers:
+        return "LEC_KAFKA_BOOTSTRAP: no broker address given"
     for server in servers:
         host, _, port = server.rpartition(":")
         if not host or not port.isdigit():
             return f"LEC_KAFKA_BOOTSTRAP: {server!r} is not host:port"
-        try:
-            async with asyncio.timeout(timeout_s):
-                conn = await create_conn(host, int(port), request_timeout_ms=int(timeout_s * 1000), **options)
-                try:
-                    await conn.send(MetadataRequest([]))
-                finally:
-                    conn.close()
-            return None
-        except (OSError, KafkaError, TimeoutError) as exc:
-            problem = explain(exc, connection, server)
-    return problem
+    problems = await asyncio.gather(*(_ask(connection, server, timeout_s) for server in servers))
+    return None if None in problems else problems[0]
+
+
+async def _ask(connection: KafkaConnection, server: str, timeout_s: float) -> str | None:
+    options = client_options(connection)
+    del options["bootstrap_servers"]
+    host, _, port = server.rpartition(":")
+    try:
+        async with asyncio.timeout(timeout_s):
+            conn = await create_conn(host, int(port), request_timeout_ms=int(timeout_s * 1000), **options)
+            try:
+                await conn.send(MetadataRequest([]))
+            finally:
+                conn.close()
+        return None
+    except Exception as exc:  # noqa: BLE001 - whatever failed (a token provider's own error too) is explained
+        return explain(exc, connection, server)
 
 
 REFUSALS = (ClusterAuthorizationFailedError, TopicAuthorizationFailedError, GroupAuthorizationFailedError)
 
 
 def explain(exc: BaseException, connection: KafkaConnection, server: str) -> str:
+    """What ``exc``, raised while a client reached ``server``, says about the settings: one line."""
     protocol = connection.kafka_security_protocol
     mechanism = connection.kafka_sasl_mechanism
     if isinstance(exc, REFUSALS):  # logged in, but no ACL allows what the client asked
@@ -85,6 +96,20 @@ def explain(exc: BaseException, connection: KafkaConnection, server: str) -> str
                 f"connection after TLS; that listener may want a client certificate (mutual TLS) or SASL")
     if isinstance(exc, TimeoutError):
         return f"LEC_KAFKA_BOOTSTRAP: the broker at {server} did not answer in time"
+    if not isinstance(exc, (OSError, KafkaError)) and mechanism == "OAUTHBEARER":  # the provider's own error
+        return (f"LEC_KAFKA_SASL_OAUTH_TOKEN_PROVIDER: {connection.kafka_sasl_oauth_token_provider} failed to "
+                f"give a token for {server} ({exc.__class__.__name__})")
     if isinstance(exc, OSError):
         return f"LEC_KAFKA_BOOTSTRAP: cannot connect to {server} ({exc.strerror or exc.__class__.__name__})"
     return f"LEC_KAFKA_BOOTSTRAP: the broker at {server} failed ({exc.__class__.__name__})"
+
+
+async def listed_topics(connection: KafkaConnection) -> set[str]:
+    """The topics the cluster lists. A listing never creates a topic, unlike a metadata request naming one on
+    a broker with ``auto.create.topics.enable`` (Kafka's default)."""
+    admin = admin_client(connection)
+    try:
+        await admin.start()
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()

@@ -86,7 +86,7 @@ class KafkaConnection(BaseSettings):
                 raise KafkaSettingError(f"LEC_KAFKA_SSL_{name}: {path} is not a readable file")
         self.kafka_ssl_context  # a bad PEM file is a start-up error, not a connection error later
         if self.kafka_sasl_oauth_token_provider:
-            self.kafka_token_provider
+            self.kafka_token_provider()
         return self
 
     @cached_property
@@ -99,20 +99,29 @@ class KafkaConnection(BaseSettings):
             context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca) if ca else None)
         except ssl.SSLError as exc:
             raise KafkaSettingError(f"LEC_KAFKA_SSL_CA_FILE: {ca} holds no PEM certificate ({exc.reason})") from None
+        except OSError as exc:  # unreadable: a Secret mounted for another user
+            raise KafkaSettingError(f"LEC_KAFKA_SSL_CA_FILE: {ca} cannot be read ({exc.strerror})") from None
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.check_hostname = self.kafka_ssl_check_hostname
         if self.kafka_ssl_cert_file is not None and self.kafka_ssl_key_file is not None:
-            password = self.kafka_ssl_key_password.get_secret_value() if self.kafka_ssl_key_password else None
+            # Never None: OpenSSL would prompt on the terminal for an encrypted key's password.
+            password = self.kafka_ssl_key_password.get_secret_value() if self.kafka_ssl_key_password else ""
             try:
                 context.load_cert_chain(str(self.kafka_ssl_cert_file), str(self.kafka_ssl_key_file), password)
             except ssl.SSLError as exc:
                 raise KafkaSettingError(f"LEC_KAFKA_SSL_CERT_FILE/LEC_KAFKA_SSL_KEY_FILE: the certificate and key "
                                         f"do not load ({exc.reason}; a wrong LEC_KAFKA_SSL_KEY_PASSWORD?)") from None
+            except OSError as exc:
+                raise KafkaSettingError(f"LEC_KAFKA_SSL_CERT_FILE/LEC_KAFKA_SSL_KEY_FILE: cannot be read "
+                                        f"({exc.strerror})") from None
         return context
 
-    @cached_property
     def kafka_token_provider(self) -> AbstractTokenProvider | None:
-        """The OAUTHBEARER token provider named by ``module:name`` (a class or a factory taking no argument)."""
+        """A new OAUTHBEARER token provider named by ``module:name`` (a class or a factory taking no argument).
+
+        New for each client: a provider may hold state bound to the event loop it first ran in (an HTTP
+        session), and the worker's preflight and Faust run in different loops.
+        """
         spec = self.kafka_sasl_oauth_token_provider
         if not spec:
             return None

@@ -7,7 +7,7 @@ from mode import Service
 
 from kafkaclients import faust_options
 from schemas import topics as catalogue
-from streams import agent_flow, consumer_flow, delivery, http, identities, metrics
+from streams import agent_flow, consumer_flow, delivery, http, identities, metrics, topic_plan
 from streams.analytics import Analytics
 from streams.channels import ChannelClient
 from streams.deadletters import DeadLetters, HandledOnlyEvent
@@ -55,7 +55,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
     # only a schema= argument, recovery would read the changelog as JSON and fail.
     tables = {
         name: app.Table(name, default=None, key_type=str, value_type=bytes, partitions=settings.partitions,
-                        extra_topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)})
+                        extra_topic_configs=topic_plan.durable(settings.kafka_min_insync_replicas))
         for name in catalogue.TABLES
     }
     topics = Topics.of(app)

@@ -12,7 +12,7 @@ import logging
 
 from aiokafka.errors import KafkaError
 
-from kafkaclients.probe import diagnose
+from kafkaclients.probe import diagnose, explain
 from streams.health import ProbeSite
 from streams.provision import TopicsNotReady, prepare_topics
 from streams.settings import WorkerSettings
@@ -31,16 +31,16 @@ async def wait_for_kafka(settings: WorkerSettings, plan: TopicPlan) -> None:
     try:
         delay = 0.5
         while True:
-            found = await diagnose(settings)
-            if found is None:
-                try:
-                    await prepare_topics(settings, plan, create=settings.kafka_topics == "create")
-                    logger.info("Kafka at %s reachable, %d topics ready", settings.kafka_bootstrap, len(plan.topics))
-                    return
-                except TopicsNotReady as exc:
-                    found = str(exc)
-                except KafkaError as exc:
-                    found = f"LEC_KAFKA_TOPICS: Kafka refused to describe or create topics ({exc})"
+            try:
+                await prepare_topics(settings, plan, create=settings.kafka_topics == "create")
+                logger.info("Kafka at %s reachable, %d topics ready", settings.kafka_bootstrap, len(plan.topics))
+                return
+            except TopicsNotReady as exc:
+                found = str(exc)
+            except Exception as exc:  # noqa: BLE001 - not connected (or a token provider failed): say why
+                found = await diagnose(settings) or (
+                    f"LEC_KAFKA_TOPICS: Kafka refused to describe or create topics ({exc.__class__.__name__})"
+                    if isinstance(exc, KafkaError) else explain(exc, settings, settings.kafka_bootstrap))
             if found != problem:
                 logger.error("not ready: %s; retrying", found)
             problem = found

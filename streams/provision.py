@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from kafkaclients import KafkaConnection, admin_client
 from streams.topic_plan import TopicPlan
@@ -32,32 +32,42 @@ async def prepare_topics(connection: KafkaConnection, plan: TopicPlan, *, create
     Raises ``TopicsNotReady`` naming what is missing, or ``KafkaError`` when Kafka cannot be asked.
     """
     admin = admin_client(connection, request_timeout_ms=10000)
-    await admin.start()
+    refused: dict[str, str] = {}
     try:
+        await admin.start()
         problems = await topic_problems(admin, plan)
         missing = [topic for topic in plan.topics if problems.get(topic.name) == "missing"]
         if create and missing:
             logger.info("creating topics: %s", ", ".join(topic.name for topic in missing))
-            try:
-                await admin.create_topics([NewTopic(topic.name, topic.partitions, plan.replication,
-                                                    topic_configs=topic.config) for topic in missing])
-            except TopicAlreadyExistsError:
-                pass  # another worker was creating them: list them again
+            answer = await admin.create_topics([NewTopic(topic.name, topic.partitions, plan.replication,
+                                                         topic_configs=topic.config) for topic in missing])
+            # The broker answers each topic on its own and aiokafka raises for none: a refusal (a replication
+            # factor above the brokers' count, a policy, an ACL) is only in the answer.
+            for name, code, *message in answer.topic_errors:
+                if code not in (0, TopicAlreadyExistsError.errno):  # already there: another worker made it
+                    detail = f" {message[0]}" if message and message[0] else ""
+                    refused[name] = f"refused: {for_code(code).__name__}{detail}"
             problems = await topic_problems(admin, plan)
     finally:
         await admin.close()
+    problems |= {name: why for name, why in refused.items() if name in problems}
     if problems:
         listed = ", ".join(f"{name} ({problem})" for name, problem in sorted(problems.items()))
         advice = ("create them, or let the worker do it: LEC_KAFKA_TOPICS=create" if not create else
-                  "the worker could not create them: see the broker's answer above, or create them "
-                  "(python -m streams topics prints the commands)")
+                  "create them (python -m streams topics prints the commands), or fix what the broker refused")
         raise TopicsNotReady(f"LEC_KAFKA_TOPICS={'create' if create else 'check'}: {len(problems)} topic(s) not "
                              f"ready: {listed}; {advice}")
 
 
 async def topic_problems(admin: AIOKafkaAdminClient, plan: TopicPlan) -> dict[str, str]:
-    """Each planned topic that is missing, not readable or has fewer partitions than planned, with why."""
-    described = {entry["topic"]: entry for entry in await admin.describe_topics(plan.names())}
+    """Each planned topic that is missing, not readable or has fewer partitions than planned, with why.
+
+    Only listed topics are described: a metadata request naming a missing topic would have a broker with
+    ``auto.create.topics.enable`` (Kafka's default) create it, with its default partition count.
+    """
+    existing = set(await admin.list_topics())
+    present = [name for name in plan.names() if name in existing]
+    described = {entry["topic"]: entry for entry in await admin.describe_topics(present)} if present else {}
     problems: dict[str, str] = {}
     for topic in plan.topics:
         entry = described.get(topic.name)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
 
 from adapters import BoundChannel
 from kafkaclients import KafkaConnection
@@ -60,8 +59,6 @@ class LiveEngageCredentials(BaseModel):
 
 
 class WorkerSettings(KafkaConnection):
-    model_config = SettingsConfigDict(env_prefix="LEC_", extra="ignore", env_parse_none_str="null")
-
     # Safe on a real cluster: three copies, and a write acknowledged only once two have it. The local stack sets 1.
     kafka_replication_factor: int = Field(3, ge=1, description="replicas of every topic the worker creates")
     kafka_min_insync_replicas: int = Field(2, ge=1, description="min.insync.replicas of the topics it creates")

@@ -48,6 +48,7 @@ class TopicPlan:
         return [topic.name for topic in self.topics]
 
 
+# Faust's own names (faust.tables.base, faust.assignor.leader_assignor); a test holds them to Faust's topics.
 def changelog_topic(app_id: str, table: str) -> str:
     return f"{app_id}-{table}-changelog"
 
@@ -56,13 +57,18 @@ def leader_topic(app_id: str) -> str:
     return f"{app_id}-__assignor-__leader"
 
 
+def durable(min_insync_replicas: int) -> dict[str, str]:
+    """The config every topic gets: a write is acknowledged once this many replicas have it."""
+    return {"min.insync.replicas": str(min_insync_replicas)}
+
+
 def plan(app_id: str, partitions: int, replication: int, min_insync_replicas: int) -> TopicPlan:
-    durable = {"min.insync.replicas": str(min_insync_replicas)}
-    topics = [PlannedTopic(spec.name, partitions, dict(durable), f"{spec.value_record} records by {spec.key}")
-              for spec in catalogue.ALL]
-    topics += [PlannedTopic(changelog_topic(app_id, table), partitions, {"cleanup.policy": "compact", **durable},
+    topics = [PlannedTopic(spec.name, partitions, durable(min_insync_replicas),
+                           f"{spec.value_record} records by {spec.key}") for spec in catalogue.ALL]
+    topics += [PlannedTopic(changelog_topic(app_id, table), partitions,
+                            {"cleanup.policy": "compact", **durable(min_insync_replicas)},
                             f"changelog of the worker's {table} table") for table in catalogue.TABLES]
-    topics.append(PlannedTopic(leader_topic(app_id), 1, dict(durable), "Faust's leader election"))
+    topics.append(PlannedTopic(leader_topic(app_id), 1, durable(min_insync_replicas), "Faust's leader election"))
     return TopicPlan(app_id, replication, topics)
 
 

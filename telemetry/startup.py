@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections.abc import Mapping
 
 from pydantic import ValidationError
@@ -53,10 +54,18 @@ def describe_invalid(exc: ValidationError) -> str:
     return "configuration error: " + "; ".join(problems)
 
 
+# Kubernetes gives every pod variables for each Service of its namespace (unless enableServiceLinks is off), named
+# after the Service: a release called "lec" has LEC_LEC_CONNECTOR_WORKER_SERVICE_HOST and the like.
+SERVICE_LINK = re.compile(r"_SERVICE_(HOST|PORT(_[A-Z0-9_]+)?)$|_PORT_\d+_(TCP|UDP|SCTP)(_(ADDR|PORT|PROTO))?$")
+
+
 def unknown_settings(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
     """Each ``LEC_*`` variable that no process reads, with the closest known name (or None)."""
     found = []
     for name in sorted(environ):
+        if SERVICE_LINK.search(name) or (name.endswith("_PORT") and
+                                         environ[name].startswith(("tcp://", "udp://", "sctp://"))):
+            continue
         if name.startswith("LEC_") and name not in CONNECTOR_SETTINGS:
             close = difflib.get_close_matches(name, CONNECTOR_SETTINGS, n=1, cutoff=0.6)
             found.append((name, close[0] if close else None))

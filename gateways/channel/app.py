@@ -71,6 +71,6 @@ def create_app(settings: ChannelBridgeSettings) -> Starlette:
         return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
 
     routes = [Route("/v1/channels/{channel_id}/{hook}", receive, methods=["POST"]), *health.ROUTES]
-    return Starlette(routes=routes, lifespan=producer_lifespan(settings, "channel-bridge"),
+    return Starlette(routes=routes, lifespan=producer_lifespan(settings, CHANNEL_INBOUND, "channel-bridge"),
                      exception_handlers=EXCEPTION_HANDLERS,
                      middleware=[Middleware(RequestMetrics, bridge="channel")])

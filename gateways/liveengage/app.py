@@ -55,6 +55,6 @@ def create_app(settings: WebhookBridgeSettings) -> Starlette:
         return JSONResponse({"status": "accepted", "events": len(records)}, status_code=200)
 
     routes = [Route("/v1/liveengage/webhooks", receive_notification, methods=["POST"]), *health.ROUTES]
-    return Starlette(routes=routes, lifespan=producer_lifespan(settings, "webhook-bridge"),
+    return Starlette(routes=routes, lifespan=producer_lifespan(settings, LIVEENGAGE_EVENTS, "webhook-bridge"),
                      exception_handlers=EXCEPTION_HANDLERS,
                      middleware=[Middleware(RequestMetrics, bridge="liveengage")])

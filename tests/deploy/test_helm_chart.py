@@ -458,3 +458,10 @@ def test_pod_labels_annotations_spread_and_priority() -> None:
 def test_keda_needs_its_own_kafka_credentials_on_a_secured_kafka() -> None:
     assert "worker.keda.authenticationRef" in refusal("worker.keda.authenticationRef=",
                                                       values=CHART / "ci" / "mtls.yaml")
+
+
+def test_no_pod_gets_service_link_variables() -> None:
+    """Kubernetes would name them after the release's Services (LEC_..._SERVICE_HOST for a release "lec")."""
+    pods = [doc["spec"]["template"]["spec"] for doc in render(CHART / "ci" / "full.yaml")
+            if doc["kind"] in ("Deployment", "StatefulSet", "Job")]
+    assert pods and all(pod["enableServiceLinks"] is False for pod in pods)

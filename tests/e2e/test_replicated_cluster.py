@@ -50,6 +50,17 @@ def described(bootstrap: str, names: list[str]) -> tuple[dict[str, list[dict[str
     return asyncio.run(ask())
 
 
+def topic_names(bootstrap: str) -> set[str]:
+    async def ask() -> set[str]:
+        admin = admin_client(KafkaConnection(kafka_bootstrap=bootstrap))
+        await admin.start()
+        try:
+            return set(await admin.list_topics())
+        finally:
+            await admin.close()
+    return asyncio.run(ask())
+
+
 def leaders(bootstrap: str, names: list[str]) -> set[int] | None:
     """The nodes leading some partition of these topics; None while Kafka cannot say (a node just died)."""
     async def ask() -> set[int]:
@@ -76,6 +87,8 @@ def test_three_replicas_two_in_sync_and_a_killed_node_loses_nothing(cluster: Kaf
         planned = plan("lec-worker", config.partitions, 3, 2)
         partitions, min_isr = described(cluster.bootstrap, planned.names())
         assert set(partitions) == set(planned.names())
+        # Faust declared its own topics too: had it named one otherwise than the plan, the cluster would hold it.
+        assert topic_names(cluster.bootstrap) - {"__consumer_offsets"} == set(planned.names())
         assert {len(p["replicas"]) for entries in partitions.values() for p in entries} == {3}
         assert set(min_isr.values()) == {"2"}
 

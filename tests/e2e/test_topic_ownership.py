@@ -27,7 +27,8 @@ PARTITIONS = 2
 
 @pytest.fixture(scope="module")
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    with KafkaBroker(log_path=tmp_path_factory.mktemp("owned-kafka") / "broker.log") as kafka:
+    # Auto-creation on, as Kafka ships it: checking a missing topic must not create it.
+    with KafkaBroker(auto_create_topics=True, log_path=tmp_path_factory.mktemp("owned-kafka") / "broker.log") as kafka:
         yield kafka
 
 
@@ -47,9 +48,10 @@ def partition_counts(broker: KafkaBroker, names: list[str]) -> dict[str, int]:
     async def describe() -> dict[str, int]:
         admin = admin_client(KafkaConnection(kafka_bootstrap=broker.bootstrap))
         await admin.start()
-        try:
-            return {entry["topic"]: len(entry["partitions"]) for entry in await admin.describe_topics(names)
-                    if entry["error_code"] == 0}
+        try:  # only listed ones: describing a missing topic would have this broker create it
+            present = [name for name in names if name in await admin.list_topics()]
+            return {entry["topic"]: len(entry["partitions"]) for entry in await admin.describe_topics(present)
+                    if entry["error_code"] == 0} if present else {}
         finally:
             await admin.close()
     return asyncio.run(describe())
@@ -68,7 +70,17 @@ def test_check_mode_names_what_is_missing_and_starts_once_the_printed_commands_c
     worker = ManagedProcess("worker", [sys.executable, "-m", "streams"], env, tmp_path / "worker.log")
     worker.start()
     url = f"http://127.0.0.1:{stack.worker_port('worker')}"
+    # A bridge started first waits for its topic instead of publishing (which would create it here).
+    bridge_url = stack.config.webhook_bridge_url
+    bridge = ManagedProcess("webhook-bridge", [sys.executable, "-m", "gateways", "liveengage", "--port",
+                                               str(stack.config.webhook_bridge_port)], stack.connector_env(),
+                            tmp_path / "bridge.log")
+    bridge.start()
     try:
+        waiting = wait_until(lambda: (problem_of(bridge_url) or "").startswith("LEC_KAFKA_TOPICS") and
+                             problem_of(bridge_url), timeout=60, what="the bridge waiting for its topic")
+        assert waiting == ("LEC_KAFKA_TOPICS: lec.liveengage.events does not exist yet; the worker creates it "
+                           "(LEC_KAFKA_TOPICS=create), or create it (python -m streams topics prints it)")
         problem = wait_until(lambda: problem_of(url) if (problem_of(url) or "").startswith("LEC_KAFKA_TOPICS")
                              else None, timeout=60, what="the worker's topic problem")
         assert problem.startswith(f"LEC_KAFKA_TOPICS=check: {len(planned.topics)} topic(s) not ready: "), problem
@@ -93,5 +105,7 @@ def test_check_mode_names_what_is_missing_and_starts_once_the_printed_commands_c
         counts = partition_counts(own_broker, planned.names())
         assert counts == {topic.name: topic.partitions for topic in planned.topics}
         assert "Creating topic" not in worker.log() and "creating topics" not in worker.log()
+        bridge.wait_http(f"{bridge_url}/readyz")
     finally:
+        bridge.stop()
         worker.stop()

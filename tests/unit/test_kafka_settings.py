@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from devstack import tls
+from devstack.oauth import UnsecuredTokens
 from gateways.settings import ChannelBridgeSettings, WebhookBridgeSettings
 from kafkaclients import KafkaConnection, client_options, faust_options
 from streams.settings import WorkerSettings
@@ -100,7 +101,9 @@ def test_mutual_tls_and_oauthbearer_reach_faust_too(certificates: tls.DevCertifi
     oauth = KafkaConnection(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="OAUTHBEARER",
                             kafka_sasl_oauth_token_provider="devstack.oauth:UnsecuredTokens",
                             kafka_ssl_ca_file=certificates.ca_file)
-    assert client_options(oauth)["sasl_oauth_token_provider"] is oauth.kafka_token_provider
+    provider = client_options(oauth)["sasl_oauth_token_provider"]
+    assert isinstance(provider, UnsecuredTokens)
+    assert provider is not client_options(oauth)["sasl_oauth_token_provider"]  # one per client: loop-bound state
     assert isinstance(faust_options(oauth)["broker_credentials"], faust.auth.OAuthCredentials)
     plain = KafkaConnection()
     assert "broker_credentials" not in faust_options(plain) and "ssl_context" not in client_options(plain)
@@ -148,7 +151,12 @@ def test_the_list_of_known_settings_is_every_process_setting_and_every_variable_
 
 def test_an_unknown_variable_is_reported_with_the_closest_known_name(caplog: pytest.LogCaptureFixture) -> None:
     environ = {"LEC_KAFKA_BOOTSTRAPS": "x", "LEC_KAFKA_SASL_PASWORD": "secret-value", "LEC_CHANNELS": "{}",
-               "LEC_TOTALLY_DIFFERENT_THING": "1", "PATH": "/bin"}
+               "LEC_TOTALLY_DIFFERENT_THING": "1", "PATH": "/bin",
+               # Kubernetes' service links for a release named "lec": not settings, and not reported
+               "LEC_LEC_CONNECTOR_WORKER_SERVICE_HOST": "10.0.0.7", "LEC_LEC_CONNECTOR_WORKER_SERVICE_PORT": "6066",
+               "LEC_LEC_CONNECTOR_WORKER_SERVICE_PORT_HTTP": "6066",
+               "LEC_LEC_CONNECTOR_WORKER_PORT": "tcp://10.0.0.7:6066",
+               "LEC_LEC_CONNECTOR_WORKER_PORT_6066_TCP_ADDR": "10.0.0.7"}
     assert startup.unknown_settings(environ) == [("LEC_KAFKA_BOOTSTRAPS", "LEC_KAFKA_BOOTSTRAP"),
                                                  ("LEC_KAFKA_SASL_PASWORD", "LEC_KAFKA_SASL_PASSWORD"),
                                                  ("LEC_TOTALLY_DIFFERENT_THING", None)]

@@ -116,6 +116,9 @@ annotations:
 {{- $v := .root.Values -}}
 serviceAccountName: {{ include "lec.serviceAccountName" .root }}
 automountServiceAccountToken: {{ $v.serviceAccount.automountServiceAccountToken }}
+# No docker-link variables for the namespace's Services: the processes read LEC_* settings, and a release named
+# "lec" would otherwise get LEC_<SERVICE>_PORT and the like.
+enableServiceLinks: false
 {{- with get .values "priorityClassName" | default $v.priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
