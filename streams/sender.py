@@ -150,10 +150,14 @@ class ConversationSender:
     async def _retry(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
         """A scheduled retry: carry out the waiting command, then the commands queued behind it."""
         if not state["retrying"] or waiting_id(state) != command["command_id"]:
-            return  # a retry already done (redelivered), or overtaken by a replay
+            # A retry already done (redelivered), or overtaken by a replay. The drain that followed it may have
+            # been cut short by a crash: the replayed retry record goes on with it, rather than leaving the
+            # queued texts to wait for the consumer's next one.
+            if not state["retrying"] and state["pending"] and state["status"] != Status.OPENING:
+                await self._drain(key)
+            return
         if await self._attempt(key, command, state):
-            state = self._table.get(key) or state
-            self._save(key, state | {"pending": state["pending"][1:], "retrying": False})
+            await self._dequeue(key, state, retrying=False)
             await self._drain(key)
 
     async def _give_up(self, key: str) -> None:
@@ -342,8 +346,16 @@ class ConversationSender:
                     return
             except RecordError as exc:
                 await self._dead_letters.send_record(catalogue.LIVEENGAGE_COMMANDS.name, key.encode(), raw, exc)
-            state = self._table.get(key) or state
-            self._save(key, state | {"pending": state["pending"][1:]})
+            await self._dequeue(key, state)
+
+    async def _dequeue(self, key: str, state: dict[str, Any], **changes: Any) -> None:
+        """The queue's first command is done: it leaves the queue, durably before the next one is sent, so a
+        crash mid-drain repeats at most the one send in flight."""
+        state = self._table.get(key) or state
+        rest = state["pending"][1:]
+        self._save(key, state | {"pending": rest, **changes})
+        if rest:
+            await self._dead_letters.table_writes_acknowledged("a queued command")
 
     async def _send(self, state: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         return await self._as_consumer(state, lambda jws: self._liveengage.send(state["account_id"], jws, request))

@@ -87,6 +87,40 @@ def test_17_worker_sigkill_mid_stream_loses_nothing(chaos: tuple[KafkaBroker, St
         assert effected <= set(ledgers[f"{stack.config.channel_id}:{consumer}"]), "a sent text not in the ledger"
 
 
+def test_a_crash_mid_drain_repeats_at_most_one_queued_text(chaos: tuple[KafkaBroker, Stack],
+                                                            sandboxes: Sandboxes) -> None:
+    """Texts queue behind a send LiveEngage refused twice (503); its retry then sends them one after another, each
+    slowed down, and the worker is SIGKILLed between two of them. Each sent text is in the ledger, durably, before
+    the next one goes, so the replay repeats at most the one that was in flight."""
+    _, stack = chaos
+    consumer = f"+1777{uuid.uuid4().int % 10**7:07d}"
+    sandboxes.open_conversation(consumer, "before")
+    faults = f"{stack.config.liveengage_url}/sandbox/faults"
+    ext_id = sandboxes.ext_consumer_id(consumer)
+    queued = [f"queued {n}" for n in range(1, 7)]
+    try:
+        for fault in ({"endpoint": "send", "status": 503, "count": 2, "ext_consumer_id": ext_id},
+                      {"endpoint": "send", "delay_s": 1.0, "count": len(queued), "ext_consumer_id": ext_id}):
+            assert sandboxes.http.post(faults, json=fault).status_code == 200
+        for text in queued:
+            sandboxes.consumer_says(consumer, text)
+        wait_until(lambda: len(sandboxes.effects(consumer)) >= 3, timeout=RECOVERY_S, what="the drain under way")
+        worker = stack.processes["worker"]
+        worker.signal(9)
+        assert worker.process is not None
+        worker.process.wait(30)
+        assert len(sandboxes.effects(consumer)) < 1 + len(queued), "the drain ended before the kill"
+        stack.start_worker()
+        # The replayed retry record goes on with the drain: no new text from the consumer is needed.
+        wait_until(lambda: set(queued) <= set(sandboxes.effects(consumer)), timeout=RECOVERY_S,
+                   what="every queued text after the restart")
+    finally:
+        sandboxes.http.delete(faults)
+    effects = sandboxes.effects(consumer)
+    assert [text for text in dict.fromkeys(effects)] == ["before", *queued]  # order kept
+    assert len(effects) - len(set(effects)) <= 1, effects  # at most the send in flight repeated
+
+
 def test_19_a_second_worker_joins_and_leaves_mid_stream(chaos: tuple[KafkaBroker, Stack],
                                                        sandboxes: Sandboxes) -> None:
     _, stack = chaos
