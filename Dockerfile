@@ -4,6 +4,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY schemas schemas
 COPY kafkaclients kafkaclients
+COPY deadletters deadletters
 COPY adapters adapters
 COPY gateways gateways
 COPY streams streams

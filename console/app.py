@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 
 from console.feed import FlowFeed
 from kafkaclients import KafkaConnection
-from streams import deadletter_tool
+import deadletters
 
 STATIC = Path(__file__).parent / "static"
 AGENT_ACTIONS = ("messages", "receipts", "typing", "transfer", "close", "survey/close")
@@ -146,7 +146,7 @@ def create_app(config: ConsoleConfig) -> Starlette:
 
     async def dead_letters(request: Request) -> JSONResponse:
         try:
-            letters = await deadletter_tool.read_letters(config.kafka, config.partitions, config.app_id)
+            letters = await deadletters.read_letters(config.kafka, config.partitions, config.app_id)
         except KafkaError as exc:
             return JSONResponse({"error": "kafka_unavailable", "detail": exc.__class__.__name__}, status_code=503)
         return JSONResponse({"dead_letters": [letter | {"failed_at": letter["failed_at"].isoformat()}
@@ -155,11 +155,11 @@ def create_app(config: ConsoleConfig) -> Starlette:
     async def replay(request: Request) -> JSONResponse:
         try:
             source = str((await json_body(request)).get("source", ""))
-            deadletter_tool.source_spec(source)
+            deadletters.source_spec(source)
         except (ValueError, AttributeError) as exc:
             return JSONResponse({"error": "bad_request", "detail": str(exc)}, status_code=400)
         try:
-            count = await deadletter_tool.replay(config.kafka, config.partitions, source, config.app_id)
+            count = await deadletters.replay(config.kafka, config.partitions, source, config.app_id)
         except KafkaError as exc:
             return JSONResponse({"error": "kafka_unavailable", "detail": exc.__class__.__name__}, status_code=503)
         return JSONResponse({"source": source, "replayed": count})

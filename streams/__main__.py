@@ -14,7 +14,8 @@ from collections.abc import Callable
 import faust
 from pydantic import ValidationError
 
-from streams import deadletter_tool, http, registration, topic_plan
+import deadletters
+from streams import http, registration, topic_plan
 from streams.app import create_app
 from streams.errors import StreamsError
 from streams.liveengage import LiveEngageClient
@@ -78,12 +79,12 @@ def dead_letters(settings: WorkerSettings, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         if args.action == "list":
-            print(asyncio.run(deadletter_tool.list_letters(settings, settings.partitions, settings.app_id,
+            print(asyncio.run(deadletters.list_letters(settings, settings.partitions, settings.app_id,
                                                            args.source)))
             return 0
         if not args.source:
             parser.error("replay needs --source")
-        count = asyncio.run(deadletter_tool.replay(settings, settings.partitions, args.source, settings.app_id))
+        count = asyncio.run(deadletters.replay(settings, settings.partitions, args.source, settings.app_id))
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""``python -m streams dead-letters list|replay``: inspect dead letters, and replay them after a fix.
+"""Dead letters for ``python -m streams dead-letters list|replay`` and the console: inspect them, replay them.
 
 ``list`` prints each dead letter's context (source topic, partition, offset, error class, reason, attempts,
 time) without its key or value, which may hold personal data. ``replay --source TOPIC`` produces every dead
