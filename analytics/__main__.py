@@ -16,8 +16,8 @@ from analytics.report import hourly, render
 from kafkaclients import KafkaConnection
 from kafkaclients import clients as kafka
 from schemas.codec import DecodeError, codec
-from telemetry import startup
 from schemas.topics import ANALYTICS_EVENTS
+from telemetry import startup
 
 
 async def partitions_of(connection: KafkaConnection, topic: str) -> list[int]:

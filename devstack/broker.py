@@ -22,7 +22,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from devstack.ports import free_port

@@ -7,9 +7,9 @@ import asyncio
 import time
 from typing import Any
 
+from bench.pipelines.work import Progress, arguments, transform
 from kafkaclients import KafkaConnection
 from kafkaclients import clients as kafka
-from bench.pipelines.work import Progress, arguments, transform
 
 
 async def main() -> None:

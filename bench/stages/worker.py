@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-
 from bench.harness import SUBJECT_CORES, Series, pinned
 from bench.pipelines.work import sample_record
 from bench.profile import Profile
