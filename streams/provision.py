@@ -8,7 +8,9 @@ plan breaks co-partitioning and is reported.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
@@ -19,6 +21,7 @@ from streams.topic_plan import TopicPlan
 logger = logging.getLogger(__name__)
 
 UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
+LISTED_WITHIN_S = 15.0
 TOPIC_AUTHORIZATION_FAILED = 29
 
 
@@ -48,6 +51,12 @@ async def prepare_topics(connection: KafkaConnection, plan: TopicPlan, *, create
                     detail = f" {message[0]}" if message and message[0] else ""
                     refused[name] = f"refused: {for_code(code).__name__}{detail}"
             problems = await topic_problems(admin, plan)
+            # A topic just created may not be listed yet: the brokers learn it from the controller.
+            deadline = time.monotonic() + LISTED_WITHIN_S
+            while time.monotonic() < deadline and any(
+                    problems.get(topic.name) == "missing" and topic.name not in refused for topic in missing):
+                await asyncio.sleep(0.2)
+                problems = await topic_problems(admin, plan)
     finally:
         await admin.close()
     problems |= {name: why for name, why in refused.items() if name in problems}

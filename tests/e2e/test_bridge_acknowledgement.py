@@ -36,12 +36,10 @@ PRODUCE_TIMEOUT_S = 2.0
 @pytest.fixture(scope="module")
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """A broker of this module's own, since the test stops it."""
-    broker = KafkaBroker(log_path=tmp_path_factory.mktemp("own-kafka") / "broker.log")
-    broker.start()
-    asyncio.run(prepare_topics(KafkaConnection(kafka_bootstrap=broker.bootstrap), plan("lec-worker", 1, 1, 1),
-                              create=True))
-    yield broker
-    broker.stop()
+    with KafkaBroker(log_path=tmp_path_factory.mktemp("own-kafka") / "broker.log") as broker:
+        asyncio.run(prepare_topics(KafkaConnection(kafka_bootstrap=broker.bootstrap), plan("lec-worker", 1, 1, 1),
+                                  create=True))
+        yield broker
 
 
 @pytest.fixture(scope="module")
