@@ -11,12 +11,11 @@ import os
 import sys
 from collections.abc import Callable
 
-import faust
 from pydantic import ValidationError
 
 import deadletters
 from streams import http, registration, topic_plan
-from streams.app import create_app
+from streams.app import create_app, execute
 from streams.errors import StreamsError
 from streams.liveengage import LiveEngageClient
 from streams.preflight import wait_for_kafka
@@ -36,8 +35,7 @@ def planned_topics(settings: WorkerSettings) -> topic_plan.TopicPlan:
 def run_worker(settings: WorkerSettings) -> int:
     asyncio.run(wait_for_kafka(settings, planned_topics(settings)))
     app = create_app(settings)
-    # The Worker owns the event loop, handles SIGTERM/SIGINT by stopping the app cleanly, and exits the process.
-    faust.Worker(app, loglevel=settings.log_level).execute_from_commandline()
+    execute(app, settings.log_level)
     return 0
 
 

@@ -7,11 +7,13 @@ commit passes over it: a text accepted by the bridge and never sent. Its read of
 last one read, so records fetched again after a seek (its own, after a rebalance) can be dropped for good when an
 older fetch is still being delivered. So the worker owns the decision, and Faust delivers every record it fetches:
 
-- records of a partition are handled strictly in offset order from the committed position; when a record arrives
-  past missing ones, those are read from Kafka directly and handled first (records gone by retention are not
+- records of a partition are admitted strictly in offset order from the committed position; when a record arrives
+  past missing ones, those are read from Kafka directly and admitted first (records gone by retention are not
   waited for);
 - a record that arrives again (a rebalance's seek, a Faust redelivery) is passed over as done;
-- the offset committed is the one after the last record whose handling finished, never Faust's guess.
+- admitted records may finish out of order (records of different keys run in lanes: ``streams.lanes``); the offset
+  committed is the first one admitted and not finished (or the next to admit), never past a record not done, and
+  never Faust's guess.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -40,9 +42,9 @@ class _Partition:
     """One partition's progress within one consumer generation."""
 
     generation: int | None
-    next_offset: int  # the only offset that may be handled next
-    finished: int | None = None  # the last offset handled to the end
+    next_offset: int  # the only offset that may be admitted next
     last_seen: float = 0.0  # monotonic time of the last record admitted
+    pending: set[int] = field(default_factory=set)  # admitted, not finished (in a lane, or left for the next owner)
 
 
 class CommitKeeper:
@@ -78,6 +80,8 @@ class CommitKeeper:
                            tp.partition, offset, progress.next_offset, progress.next_offset, offset - 1)
             missing = await self._read_missing(tp, progress.next_offset, offset, message.generation_id)
         progress.next_offset = offset + 1
+        progress.pending.update(record.message.offset for record in missing)
+        progress.pending.add(offset)
         return [*missing, event]
 
     async def stuck(self, topics: set[str], idle_s: float) -> list[TP]:
@@ -115,12 +119,21 @@ class CommitKeeper:
         return bool(generation == app.consumer_generation_id and not app.rebalancing
                     and not app.in_recovery and app.flow_control.is_active())
 
-    def put_back(self, event: EventT[bytes]) -> None:
-        """A record read directly was not handled (Faust stopped being steady): it is the next one again."""
-        message = event.message
+    def ending(self, generation: int | None) -> bool:
+        """Whether the consumer generation of a record is over or ending: Faust suspended its flow of records
+        (a rebalance or a stop began) or already started the next generation. Unlike ``steady``, this never turns
+        back to False for a generation: flow control resumes only in the next one."""
+        app = self._app
+        return generation != app.consumer_generation_id or not app.flow_control.is_active()
+
+    def put_back(self, events: list[EventT[bytes]]) -> None:
+        """Records read directly, in order, were not handed to a lane (Faust stopped being steady): the first
+        is the next one again."""
+        message = events[0].message
         progress = self._partitions.get(message.tp)
         if progress is not None and progress.generation == message.generation_id:
             progress.next_offset = min(progress.next_offset, message.offset)
+            progress.pending.difference_update(event.message.offset for event in events)
 
     async def catch_up(self, tp: TP) -> list[EventT[bytes]]:
         """The records of a stuck partition up to its high watermark, read directly; they become handled next."""
@@ -134,6 +147,7 @@ class CommitKeeper:
         progress.last_seen = time.monotonic()
         if records:
             progress.next_offset = records[-1].message.offset + 1
+            progress.pending.update(record.message.offset for record in records)
         return records
 
     def backlog(self) -> dict[TP, int]:
@@ -155,11 +169,12 @@ class CommitKeeper:
         return None if high is None else int(high)
 
     def finished(self, event: EventT[bytes]) -> None:
-        """The admitted ``event`` is carried out, its table writes acknowledged by Kafka: it may be committed."""
+        """The admitted ``event`` is carried out, its table writes acknowledged by Kafka: it may be committed
+        once every record admitted before it is too."""
         message = event.message
         progress = self._partitions.get(message.tp)
         if progress is not None and progress.generation == message.generation_id:
-            progress.finished = message.offset
+            progress.pending.discard(message.offset)
 
     async def _start_of(self, tp: TP, first_offset: int, generation: int | None) -> int:
         """Where a new generation starts: the committed position, asked of the broker.
@@ -233,9 +248,9 @@ class CommitKeeper:
 
     def _committable(self, tp: TP) -> int | None:
         progress = self._partitions.get(tp)
-        if progress is None or progress.finished is None:
+        if progress is None:
             return None
-        return progress.finished + 1
+        return min(progress.pending) if progress.pending else progress.next_offset
 
     def _install(self, app: faust.App) -> None:
         """Have the consumer Faust creates deliver every record, and commit what this keeper says."""

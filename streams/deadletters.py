@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, NoReturn
 from datetime import datetime, timezone
 
@@ -22,29 +21,36 @@ from schemas.codec import codec
 
 from streams import metrics
 from streams.commits import CommitKeeper
+from streams.durability import Durability
 from streams.errors import RecordError, UnexpectedError
+from streams.lanes import Lanes
 from streams.topics import as_faust_topic, publish, publish_patience
 
 logger = logging.getLogger(__name__)
 KAFKA_FAILURE_EXIT = 70
-IN_FLIGHT_GRACE_S = 30.0  # longest wait, when stopping, for the record being handled to finish
+IN_FLIGHT_GRACE_S = 30.0  # longest wait, when stopping, for the records in flight to finish
 STUCK_CHECK_S = 3.0  # how often, and after how long idle, a partition is checked for undelivered records
 
 
 class HandledOnlyEvent(faust.Event):
-    """An event that Faust acks only once ``DeadLetters.consume`` is done with it.
+    """An event that Faust acks only once ``DeadLetters`` is done with it.
 
-    Faust skips the events its streams dequeue while its flow control is suspended (while stopping or
-    rebalancing) and acks them as if processed, so the next commit would pass over records never carried out.
-    Such an event is left unacked here, and dropped from the set Faust waits on when stopping: it is consumed
-    again after the restart or rebalance, which seek to the committed offsets.
+    Faust acks each event as its stream moves on to the next one, and acks the events its streams skip while
+    flow control is suspended (while stopping or rebalancing) as if processed: either would let a commit pass
+    over a record never carried out. An event handed to its lane is acked by the lane when done, and stays in
+    the set of messages Faust waits for before releasing partitions, so a rebalance waits for the lanes. A
+    skipped event is left unacked and dropped from that set: it is consumed again after the restart or
+    rebalance, which seek to the committed offsets.
     """
 
     handled = False
+    in_lane = False
 
     def ack(self) -> bool:
         if self.handled:
             return bool(super().ack())
+        if self.in_lane:
+            return False  # its lane acks it once it is carried out
         logger.info("Faust skipped %s[%d]@%d without handling it (stopping or rebalancing): not acked",
                     self.message.topic, self.message.partition, self.message.offset)
         self.app.consumer.unacked.discard(self.message)
@@ -56,11 +62,27 @@ def _mark_handled(event: EventT[bytes]) -> None:
         event.handled = True
 
 
+def _in_lane(event: EventT[bytes], in_lane: bool) -> None:
+    if isinstance(event, HandledOnlyEvent):
+        event.in_lane = in_lane
+
+
+def _lane_of(event: EventT[bytes]) -> Hashable:
+    """Records of one key share a lane; a record without a key (dead-lettered) gets its partition's."""
+    key = event.message.key
+    return key if key is not None else ("partition", event.message.partition)
+
+
 class DeadLetters:
     """Writes DeadLetter records keyed like the original, and waits for Kafka's acknowledgement."""
 
-    def __init__(self, app: faust.App, connection: KafkaConnection) -> None:
+    def __init__(self, app: faust.App, connection: KafkaConnection, in_flight: int = 1) -> None:
         self._app = app
+        self._in_flight = in_flight
+        self._durability = Durability(app)
+        self._lanes: dict[str, Lanes] = {}
+        self._left: dict[Hashable, int | None] = {}  # per lane, the generation whose records it leaves
+        app.on_before_shutdown.connect(self._drain_before_shutdown)
         self._topics = {spec.name: as_faust_topic(app, spec.dead_letters) for spec in catalogue.SOURCES}
         self._codec = codec("DeadLetter")
         self._commits = CommitKeeper(app, connection)
@@ -69,32 +91,64 @@ class DeadLetters:
         self._sweeper: asyncio.Task[None] | None = None
 
     async def consume(self, stream: StreamT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
-        """Run ``handle`` on every event of ``stream`` in order, and never let Faust ack an event silently.
+        """Run ``handle`` on every event of ``stream``, in order per key, and never let Faust ack an event silently.
 
-        Faust acks the event being handled when the stream is closed, even if its handling was cancelled (a
-        SIGTERM stops the agents by cancelling them), and acks events it skipped: either would commit a record
-        never carried out. So each record is handled in a task of its own, shielded from the cancellation (a
-        stopping worker waits for it), and only events marked handled are acked (``HandledOnlyEvent``).
+        Records of different keys are handled concurrently in lanes (``streams.lanes``), at most ``in_flight``
+        at a time; a record's lane acks it once it is carried out and Kafka acknowledged its table writes, and
+        the offsets committed never pass a record not yet done (``CommitKeeper``). A stopping worker (SIGTERM
+        cancels the agents) waits for the records in flight; a record whose turn comes while Faust rebalances is
+        left for the partition's next owner.
 
         An event whose handling raised ``RecordError`` (bad data, a refusal) is dead-lettered and the loop goes
         on. A bug (any other exception) is logged with its traceback and dead-lettered too, so the record can be
         replayed once fixed. When Kafka itself fails (publishing a result or the dead letter), the process
         exits at once without committing, so the event is consumed again after the restart.
         """
+        lanes = Lanes(self._in_flight)
         for topic in getattr(stream.channel, "topics", ()):
             self._handlers[topic] = handle
+            self._lanes[topic] = lanes
         if self._sweeper is None:
             self._sweeper = asyncio.ensure_future(self._sweep_stuck_partitions())
-        async for event in stream.events():
-            async with self._lock(event.message.tp):
-                try:
-                    due = await self._commits.admit(event)
-                except KafkaError as exc:
-                    self._missing_unreadable(event.message.tp, exc)
-                if not due:
-                    _mark_handled(event)  # already handled (see CommitKeeper): let Faust forget it
-                for record in due:
-                    await self._carry_out(record, handle)
+        try:
+            async for event in stream.events():
+                async with self._lock(event.message.tp):
+                    try:
+                        due = await self._commits.admit(event)
+                    except KafkaError as exc:
+                        self._missing_unreadable(event.message.tp, exc)
+                    if not due:
+                        _mark_handled(event)  # already handled (see CommitKeeper): let Faust forget it
+                    for record in due:
+                        await self._dispatch(lanes, record, handle)
+        except asyncio.CancelledError:
+            await self._drain(lanes)
+            raise
+
+    async def _dispatch(self, lanes: Lanes, event: EventT[bytes],
+                        handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
+        _in_lane(event, True)
+        await lanes.submit(_lane_of(event), lambda: self._carry_out(event, handle))
+
+    async def _drain(self, lanes: Lanes) -> None:
+        """The worker is stopping (SIGTERM): let the records in flight finish their sends and their state, so
+        that none is half done, or done twice after the restart. Those still waiting for their turn are left
+        (``_carry_out``): Faust has suspended its flow of records."""
+        if not await lanes.drain(IN_FLIGHT_GRACE_S):
+            logger.critical("stopping with %d records still in flight after %.0fs: exiting without committing them",
+                            lanes.in_flight(), IN_FLIGHT_GRACE_S)
+            os._exit(KAFKA_FAILURE_EXIT)
+
+    async def _drain_before_shutdown(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Faust's stop does not wait for the streams' records (its consumer already counts as stopping) and
+        closes the HTTP client and the tables before it stops the agents: the lanes drain here, once Faust has
+        suspended its flow of records and before anything they use is closed; the consumer commits after."""
+        for lanes in set(self._lanes.values()):
+            await self._drain(lanes)
+
+    def in_flight(self) -> dict[str, tuple[int, int]]:
+        """Per source topic: records in flight, and keys they belong to (see ``streams.lanes``)."""
+        return {topic: (lanes.in_flight(), lanes.keys_in_flight()) for topic, lanes in self._lanes.items()}
 
     def backlog(self) -> dict[Any, int]:
         """Records waiting per assigned partition (see ``CommitKeeper.backlog``)."""
@@ -124,16 +178,13 @@ class DeadLetters:
                         logger.warning("reading undelivered records of %s[%d] failed (%s); will look again",
                                        tp.topic, tp.partition, exc.__class__.__name__)
                         continue
-                    for record in due:
+                    for index, record in enumerate(due):
                         if not self._commits.steady(record.message.generation_id):
-                            self._commits.put_back(record)  # Faust rebalances: the next generation reads it
+                            self._commits.put_back(due[index:])  # Faust rebalances: the next generation reads them
                             logger.info("stopped handling undelivered records of %s[%d] at %d: Faust is "
                                         "rebalancing or recovering", tp.topic, tp.partition, record.message.offset)
                             break
-                        # Faust's tables find the changelog partition through the event being processed;
-                        # outside the stream loop that has to be this record (the partition is the same).
-                        _current_event_contextvar.set(weakref.ref(record))
-                        await self._carry_out(record, handle)
+                        await self._dispatch(self._lanes[tp.topic], record, handle)
 
     @staticmethod
     def _missing_unreadable(tp: Any, exc: Exception) -> NoReturn:
@@ -142,46 +193,45 @@ class DeadLetters:
         os._exit(KAFKA_FAILURE_EXIT)
 
     async def _carry_out(self, event: EventT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
-        handling = asyncio.ensure_future(self._handle(event, handle))
-        try:
-            await asyncio.shield(handling)
-        except asyncio.CancelledError:
-            # The worker is stopping (SIGTERM): let the record in flight finish its send and its state, so
-            # that it is neither half done nor done twice after the restart.
-            await asyncio.wait([handling], timeout=IN_FLIGHT_GRACE_S)
-            if not handling.done():
-                logger.critical("stopping with %s[%d]@%d still in flight: exiting without committing it",
-                                event.message.topic, event.message.partition, event.message.offset)
-                os._exit(KAFKA_FAILURE_EXIT)
-            await self._finish(event)
-            raise
+        """One record's turn in its lane."""
+        message = event.message
+        lane = (message.topic, _lane_of(event))
+        if self._commits.ending(message.generation_id) or self._left.get(lane) == message.generation_id:
+            # Faust rebalances (or stops) and may give the partition to another worker: the record stays
+            # uncommitted for the partition's next owner, and so do the ones behind it in this lane.
+            logger.info("left %s[%d]@%d for the next consumer generation", message.topic, message.partition,
+                        message.offset)
+            self._left[lane] = message.generation_id
+            _in_lane(event, False)
+            self._app.consumer.unacked.discard(message)
+            return
+        self._left.pop(lane, None)
+        # Faust's tables find the changelog partition through the event being processed: in a lane's task, and
+        # for a record read directly, that has to be set here (the partition is the record's).
+        _current_event_contextvar.set(weakref.ref(event))
+        await self._handle(event, handle)
         await self._finish(event)
 
     async def _finish(self, event: EventT[bytes]) -> None:
-        """The record is done: once Kafka has acknowledged its table writes, let Faust ack it."""
+        """The record is done: once Kafka has acknowledged its table writes, it may be committed."""
         message = event.message
         await self.table_writes_acknowledged(f"{message.topic}[{message.partition}]@{message.offset}")
         self._commits.finished(event)
         _mark_handled(event)
+        _in_lane(event, False)
+        event.ack()
 
     async def table_writes_acknowledged(self, what: str) -> None:
         """Wait until Kafka has acknowledged the table writes made so far (those of ``what``).
 
-        The next record's send must not start before this record's ledger entry (and the commands queued in its
-        state) is durable: a crash would otherwise repeat more than the one send in flight. Waiting here, and
-        not in a commit per record, also lets the worker commit every ``commit_every`` records: a replay after a
-        crash finds every record it repeats in the ledgers. Faust writes changelogs through a buffer whose flush
-        gives up after 0.1 s without a message sent (under load, it does), so the buffer is emptied first, then
-        the Kafka client's own flush waits for the acknowledgements.
+        The next record of a key must not start before this record's ledger entry (and the commands queued in
+        its state) is durable: a crash would otherwise repeat more than the one send in flight. Waiting here,
+        and not in a commit per record, also lets the worker commit every ``commit_every`` records: a replay
+        after a crash finds every record it repeats in the ledgers. One flush serves every record waiting for
+        one (``streams.durability``).
         """
-        buffer = self._app.producer.buffer
-        deadline = time.monotonic() + publish_patience()
         try:
-            while buffer.size:
-                if time.monotonic() > deadline:
-                    raise TimeoutError
-                await buffer.flush()
-            await asyncio.wait_for(self._app.producer.flush(), max(deadline - time.monotonic(), 0.1))
+            await self._durability.acknowledged(publish_patience())
         except (RuntimeError, TimeoutError, KafkaError) as exc:  # RuntimeError: Faust's "Producer not Running"
             logger.critical("table writes of %s not acknowledged within %.0fs (%s): exiting without committing",
                             what, publish_patience(), exc.__class__.__name__)

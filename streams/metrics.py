@@ -27,14 +27,17 @@ LATENCY = Histogram("lec_worker_end_to_end_seconds", "Receipt at a bridge to acc
 
 class WorkerState(Collector):
     """Read at each scrape: records waiting per assigned partition (high watermark minus the next offset to
-    handle), and keys per table. Registered once; ``watch`` points it at the running app."""
+    take), records and conversations in flight per source topic, and keys per table. Registered once; ``watch``
+    points it at the running app."""
 
     def __init__(self) -> None:
         self._backlog: Callable[[], dict[Any, int]] = dict
+        self._in_flight: Callable[[], dict[str, tuple[int, int]]] = dict
         self._tables: dict[str, Any] = {}
 
-    def watch(self, backlog: Callable[[], dict[Any, int]], tables: dict[str, Any]) -> None:
-        self._backlog, self._tables = backlog, tables
+    def watch(self, backlog: Callable[[], dict[Any, int]], tables: dict[str, Any],
+              in_flight: Callable[[], dict[str, tuple[int, int]]] = dict) -> None:
+        self._backlog, self._tables, self._in_flight = backlog, tables, in_flight
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         lag = GaugeMetricFamily("lec_worker_consumer_lag", "Records in Kafka not yet handled, per assigned "
@@ -42,6 +45,16 @@ class WorkerState(Collector):
         for tp, waiting in sorted(self._backlog().items()):
             lag.add_metric([tp.topic, str(tp.partition)], waiting)
         yield lag
+        records = GaugeMetricFamily("lec_worker_records_in_flight", "Records being handled or waiting behind an "
+                                    "earlier record of their key (LEC_IN_FLIGHT bounds them), per source topic",
+                                    labels=["topic"])
+        keys_busy = GaugeMetricFamily("lec_worker_keys_in_flight", "Keys (conversations, consumers) with records in "
+                                      "flight, per source topic", labels=["topic"])
+        for topic, (in_flight, busy) in sorted(self._in_flight().items()):
+            records.add_metric([topic], in_flight)
+            keys_busy.add_metric([topic], busy)
+        yield records
+        yield keys_busy
         keys = GaugeMetricFamily("lec_worker_table_keys", "Keys held in each worker table", labels=["table"])
         for name, table in sorted(self._tables.items()):
             keys.add_metric([name], len(table))

@@ -82,6 +82,9 @@ class WorkerSettings(KafkaConnection):
                                                                      "then the worker exits without committing")
     commit_every: int = Field(default=100, ge=1, description="commit source offsets after this many records (and "
                               "every few seconds); a crash replays them, and the ledgers make the replays no-ops")
+    in_flight: int = Field(default=64, ge=1, description="records each agent handles at once, of different "
+                           "conversations (one conversation's stay in order); the most a crash can replay beyond "
+                           "the one send per conversation")
     session_timeout_s: float = Field(default=30.0, gt=0, description="Kafka group session: how soon a crashed "
                                                                      "worker's partitions move to the others")
     send_attempts: int = Field(4, ge=1, description="tries of a channel delivery before it dead-letters")

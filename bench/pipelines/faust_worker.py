@@ -14,6 +14,7 @@ from faust.types import EventT
 
 from bench.pipelines.work import Progress, arguments, transform
 from kafkaclients import KafkaConnection, faust_options
+from streams.app import execute
 from streams.deadletters import DeadLetters, HandledOnlyEvent
 from streams.settings import WorkerSettings
 from streams.topics import publish, set_publish_patience
@@ -32,7 +33,7 @@ def main() -> None:
     inputs = app.topic(source, key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
     outputs = app.topic(target, key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
     set_publish_patience(30.0)
-    dead_letters = DeadLetters(app, connection)
+    dead_letters = DeadLetters(app, connection, in_flight=defaults["in_flight"].default)
     progress = Progress(records)
 
     async def carry_out(event: EventT[bytes]) -> None:
@@ -49,7 +50,7 @@ def main() -> None:
         await dead_letters.consume(stream, carry_out)
 
     logging.getLogger("faust").setLevel(logging.WARNING)
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    execute(app, "warning", quiet=True)
 
 
 if __name__ == "__main__":

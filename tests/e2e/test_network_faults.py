@@ -93,7 +93,7 @@ def test_16_latency_between_worker_and_broker(network: tuple[KafkaBroker, TcpPro
     proxy.set_latency(0.05)  # each chunk, each way: a round trip of 100 ms or more
     try:
         traffic = Traffic(stack, consumers=3, per_consumer=6).start()
-        assert check_invariants(stack, sandboxes, traffic, allowed_duplicates=0) == 0
+        assert check_invariants(stack, sandboxes, traffic, repeats_per_conversation=0) == 0
     finally:
         proxy.set_latency(0.0)
 
@@ -111,7 +111,7 @@ def test_16_blackhole_until_the_broker_drops_the_worker(network: tuple[KafkaBrok
     finally:
         proxy.blackhole(False)
     restarts = wait_recovered(stack, sandboxes, traffic)
-    duplicates = check_invariants(stack, sandboxes, traffic, allowed_duplicates=1 + restarts)
+    duplicates = check_invariants(stack, sandboxes, traffic, repeats_per_conversation=1 + restarts)
     print(f"blackhole: worker restarts {restarts}, duplicate effects {duplicates}")
 
 
@@ -124,6 +124,6 @@ def test_16_connections_reset_mid_stream(network: tuple[KafkaBroker, TcpProxy, S
         wait_for_some(sandboxes, traffic, seen)
         resets += 1 if proxy.reset_all() else 0
     restarts = wait_recovered(stack, sandboxes, traffic)
-    duplicates = check_invariants(stack, sandboxes, traffic, allowed_duplicates=resets + restarts)
+    duplicates = check_invariants(stack, sandboxes, traffic, repeats_per_conversation=resets + restarts)
     print(f"resets: {resets} rounds, {proxy.connections_reset} connections, worker restarts {restarts}, "
           f"duplicate effects {duplicates}")

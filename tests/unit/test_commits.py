@@ -85,6 +85,29 @@ async def test_records_in_order_are_handled_and_committed_up_to_the_last_one_fin
     assert consumer._new_offset(TP0) == 9
 
 
+async def test_records_finished_out_of_order_are_committed_only_up_to_the_first_one_not_done() -> None:
+    """Records of different keys run in lanes and finish in any order: the commit never passes one in flight."""
+    consumer = StandInConsumer(committed=10)
+    keeper = keeper_on(consumer)
+    admitted = [event(offset) for offset in range(10, 15)]
+    for record in admitted:
+        assert await keeper.admit(record) == [record]
+    for offset, committable in ((12, 10), (14, 10), (10, 11), (11, 13), (13, 15)):
+        keeper.finished(admitted[offset - 10])
+        assert consumer._new_offset(TP0) == committable, f"after {offset} finished"
+
+
+async def test_a_record_left_for_the_next_generation_holds_the_commit_below_it() -> None:
+    """A record whose lane turn came while Faust rebalanced is never finished in its generation: the records
+    after it that did finish are not committed either, so the next owner replays them (as no-ops) and it."""
+    consumer = StandInConsumer(committed=0)
+    keeper = keeper_on(consumer)
+    left, later = event(0), event(1)
+    assert await keeper.admit(left) == [left] and await keeper.admit(later) == [later]
+    keeper.finished(later)
+    assert consumer._new_offset(TP0) == 0
+
+
 async def test_records_missing_at_the_head_are_read_and_handled_first() -> None:
     consumer = StandInConsumer(committed=5)
     keeper = keeper_on(consumer)
@@ -182,5 +205,5 @@ async def test_undelivered_records_wait_while_faust_rebalances() -> None:
     assert keeper.steady(1) and not keeper.steady(2)
     caught_up = await keeper.catch_up(TP0)
     keeper.finished(caught_up[0])
-    keeper.put_back(caught_up[1])  # Faust stopped being steady after the first
+    keeper.put_back(caught_up[1:])  # Faust stopped being steady after the first
     assert await carry_out(keeper, 5) == [5]  # the record put back is handled when it comes again
