@@ -9,11 +9,11 @@ import json
 import logging
 from typing import Any
 
-import faust
 from faust.types import EventT
 
+from bench.pipelines.faust_app import bench_app
 from bench.pipelines.work import Progress, arguments, transform
-from kafkaclients import KafkaConnection, faust_options
+from kafkaclients import KafkaConnection
 from streams.app import execute
 from streams.deadletters import DeadLetters, HandledOnlyEvent
 from streams.settings import WorkerSettings
@@ -24,14 +24,8 @@ def main() -> None:
     bootstrap, source, target, records, group = arguments()
     defaults = WorkerSettings.model_fields
     connection = KafkaConnection(kafka_bootstrap=bootstrap)
-    app = faust.App(group, **faust_options(connection), store="memory://", topic_partitions=6,
-                    topic_replication_factor=1, autodiscover=False, web_enabled=False,
-                    consumer_auto_offset_reset="earliest", producer_acks=-1,
-                    broker_commit_every=defaults["commit_every"].default, Event=HandledOnlyEvent)
-    state = app.Table("bench-state", default=None, key_type=str, value_type=bytes, partitions=6)
-    # As the worker declares its topics (streams.topics.as_faust_topic): raw bytes, string keys.
-    inputs = app.topic(source, key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    outputs = app.topic(target, key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    app, state, inputs, outputs = bench_app(bootstrap, group, source, target, Event=HandledOnlyEvent,
+                                            broker_commit_every=defaults["commit_every"].default)
     set_publish_patience(30.0)
     dead_letters = DeadLetters(app, connection, in_flight=defaults["in_flight"].default)
     progress = Progress(records)

@@ -1,5 +1,9 @@
 """Stage 3, the worker: the connector's Faust pipeline against (a) a raw aiokafka loop doing the same work and
-(b) the same pipeline on quix-streams, each consuming the same pre-filled topic from the start, interleaved."""
+(b) the same pipeline on quix-streams, each consuming the same pre-filled topic from the start, interleaved.
+
+Two more Faust pipelines place the connector between its bounds: the same work in Faust's own idiom, without the
+connector's guarantee (what the guarantee costs), and an agent that does nothing (Faust's floor on this machine:
+no pipeline on Faust's streams reads faster)."""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from kafkaclients import KafkaConnection
 from kafkaclients import clients as kafka
 
 PIPELINES = {"faust": "bench.pipelines.faust_worker", "raw_aiokafka": "bench.pipelines.raw",
-             "quix_streams": "bench.pipelines.quix"}
+             "quix_streams": "bench.pipelines.quix", "faust_plain": "bench.pipelines.faust_plain",
+             "faust_noop": "bench.pipelines.faust_noop"}
 CONSUMERS = 1000
 
 
@@ -63,7 +68,10 @@ def run(bootstrap: str, run_dir: Path, profile: Profile) -> dict[str, Any]:
                 results[name].setdefault(metric, Series()).add(measured[metric])
     summary = {name: {metric: series.summary() for metric, series in metrics.items()}
                for name, metrics in results.items()}
-    faust_rate = summary["faust"]["per_second"]["median"]
+    rate = {name: metrics["per_second"]["median"] for name, metrics in summary.items()}
     return {"pipelines": summary, "records": profile.records,
-            "ratio": {"worker/raw_aiokafka": faust_rate / summary["raw_aiokafka"]["per_second"]["median"],
-                      "worker/quix_streams": faust_rate / summary["quix_streams"]["per_second"]["median"]}}
+            "ratio": {"worker/raw_aiokafka": rate["faust"] / rate["raw_aiokafka"],
+                      "worker/quix_streams": rate["faust"] / rate["quix_streams"],
+                      "worker/faust_plain": rate["faust"] / rate["faust_plain"],
+                      "faust_plain/raw_aiokafka": rate["faust_plain"] / rate["raw_aiokafka"],
+                      "faust_noop/raw_aiokafka": rate["faust_noop"] / rate["raw_aiokafka"]}}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import TARGETS, lookup
+from bench.report import CONTEXT, TARGETS, lookup
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +27,9 @@ def test_quick_benchmark_measures_every_stage(tmp_path: Path) -> None:
     results = json.loads(result_file.read_text())
     assert results["errors"] == {}
     for label, path, _, _ in TARGETS:
+        value = lookup(results, path)
+        assert value is not None and math.isfinite(value) and value > 0, f"{label}: {value!r}"
+    for label, path in CONTEXT:
         value = lookup(results, path)
         assert value is not None and math.isfinite(value) and value > 0, f"{label}: {value!r}"
     for size in ("300B", "1000B"):
