@@ -4,12 +4,14 @@ what their agent does with each record."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import faust
 from faust.types import TableT, TopicT
 
 from kafkaclients import KafkaConnection, faust_options
+from streams.app import execute
 
 
 def bench_app(bootstrap: str, group: str, source: str, target: str,
@@ -23,3 +25,9 @@ def bench_app(bootstrap: str, group: str, source: str, target: str,
     inputs = app.topic(source, key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
     outputs = app.topic(target, key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
     return app, state, inputs, outputs
+
+
+def run(app: faust.App) -> None:
+    """Run the pipeline's worker quietly until its ``Progress`` ends the process."""
+    logging.getLogger("faust").setLevel(logging.WARNING)
+    execute(app, "warning", quiet=True)

@@ -3,12 +3,10 @@ on Faust's streams can go faster than this one reads."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from bench.pipelines.faust_app import bench_app
+from bench.pipelines.faust_app import bench_app, run
 from bench.pipelines.work import Progress, arguments
-from streams.app import execute
 
 
 def main() -> None:
@@ -21,8 +19,7 @@ def main() -> None:
         async for _event in stream.events():
             progress.one()
 
-    logging.getLogger("faust").setLevel(logging.WARNING)
-    execute(app, "warning", quiet=True)
+    run(app)
 
 
 if __name__ == "__main__":

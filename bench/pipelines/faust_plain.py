@@ -5,12 +5,10 @@ distance between this and ``faust_worker`` is what the guarantee costs; between 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
-from bench.pipelines.faust_app import bench_app
+from bench.pipelines.faust_app import bench_app, run
 from bench.pipelines.work import Progress, arguments, transform
-from streams.app import execute
 
 
 def main() -> None:
@@ -28,8 +26,7 @@ def main() -> None:
             await outputs.send(key=key, value=value)
             progress.one()
 
-    logging.getLogger("faust").setLevel(logging.WARNING)
-    execute(app, "warning", quiet=True)
+    run(app)
 
 
 if __name__ == "__main__":

@@ -6,15 +6,13 @@ and the worker's commit setting."""
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from faust.types import EventT
 
-from bench.pipelines.faust_app import bench_app
+from bench.pipelines.faust_app import bench_app, run
 from bench.pipelines.work import Progress, arguments, transform
 from kafkaclients import KafkaConnection
-from streams.app import execute
 from streams.deadletters import DeadLetters, HandledOnlyEvent
 from streams.settings import WorkerSettings
 from streams.topics import publish, set_publish_patience
@@ -43,8 +41,7 @@ def main() -> None:
     async def pipeline(stream: Any) -> None:
         await dead_letters.consume(stream, carry_out)
 
-    logging.getLogger("faust").setLevel(logging.WARNING)
-    execute(app, "warning", quiet=True)
+    run(app)
 
 
 if __name__ == "__main__":
