@@ -13,6 +13,12 @@ from typing import Any
 
 from streams.durability import Durability
 from streams.lanes import Lanes
+from tests.conftest import wait_until_async
+
+
+async def settled(probe: Any, what: str) -> None:
+    """Wait (1 s at most) until ``probe()`` holds: the lanes' tasks have run as far as they can."""
+    await wait_until_async(lambda: asyncio.sleep(0, probe()), timeout=1, what=what, interval=0.001)
 
 
 async def test_one_keys_records_run_in_order_and_other_keys_at_the_same_time() -> None:
@@ -30,11 +36,11 @@ async def test_one_keys_records_run_in_order_and_other_keys_at_the_same_time() -
     for n in range(3):
         for key in "ab":
             await lanes.submit(key, work(key, n))
-    await asyncio.sleep(0.01)
+    await settled(lambda: len(log) >= 2, "both keys' first records to start")
     assert log == ["a0 start", "b0 start"]  # both keys at once, neither's second record yet
     assert lanes.in_flight() == 6 and lanes.keys_in_flight() == 2
     release["b"].set()
-    await asyncio.sleep(0.01)
+    await settled(lambda: "b2 end" in log, "b's three records")
     assert [entry for entry in log if entry.startswith("b")] == ["b0 start", "b0 end", "b1 start", "b1 end",
                                                                  "b2 start", "b2 end"]
     assert "a0 end" not in log  # a's lane still waits, b's went on without it
@@ -55,7 +61,8 @@ async def test_submitting_waits_while_the_bound_is_reached() -> None:
     await lanes.submit("a", blocked)
     await lanes.submit("b", blocked)
     third = asyncio.ensure_future(lanes.submit("c", blocked))
-    await asyncio.sleep(0.01)
+    for _ in range(10):  # let the loop run the submission as far as it can go
+        await asyncio.sleep(0)
     assert not third.done() and lanes.in_flight() == 2
     gate.set()
     await asyncio.wait_for(third, 1)
@@ -101,7 +108,7 @@ async def test_records_waiting_together_share_one_flush_and_a_later_one_gets_its
     assert producer.flushes == 1
     # A caller arriving while a flush runs may have written after it started: it waits for the next one.
     first = asyncio.ensure_future(durability.acknowledged(5.0))
-    await asyncio.sleep(0.005)
+    await settled(lambda: producer.flushes == 2, "the first caller's flush to start")
     second = asyncio.ensure_future(durability.acknowledged(5.0))
     await asyncio.gather(first, second)
     assert producer.flushes == 3
