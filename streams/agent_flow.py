@@ -22,14 +22,14 @@ from faust.types import EventT, StreamT
 
 from schemas.codec import codec
 from schemas.topics import LIVEENGAGE_EVENTS, consumer_key
-from streams.deadletters import DeadLetters
+from streams.engine.deadletters import DeadLetters
 from streams.errors import RecordError, UnexpectedError
 from streams.parking import ParkedEvents
 from streams.records import decode, key_of
 from streams.rendering import render
 from streams.settings import WorkerSettings
 from streams.state import RecentIds, RecordTable
-from streams.topics import Topics, publish
+from streams.engine.topics import Topics, publish
 
 logger = logging.getLogger(__name__)
 EVENT = codec("LiveEngageEvent")

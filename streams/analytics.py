@@ -20,7 +20,7 @@ from schemas.codec import codec
 from schemas.topics import consumer_key
 
 from streams import metrics
-from streams.topics import publish
+from streams.engine.topics import publish
 
 logger = logging.getLogger(__name__)
 EVENT = codec("AnalyticsEvent")

@@ -10,7 +10,7 @@ from schemas import topics as catalogue
 from streams import agent_flow, consumer_flow, delivery, http, identities, metrics, topic_plan
 from streams.analytics import Analytics
 from streams.channels import ChannelClient
-from streams.deadletters import DeadLetters, HandledOnlyEvent
+from streams.engine.deadletters import DeadLetters, HandledOnlyEvent
 from streams.health import HealthEndpoint
 from streams.liveengage import LiveEngageClient
 from streams.optout import OptOuts
@@ -18,7 +18,7 @@ from streams.parking import ParkedEvents
 from streams.settings import WorkerSettings
 from streams.sender import ConversationSender
 from streams.state import RecentIds, RecordTable
-from streams.topics import Topics, set_publish_patience
+from streams.engine.topics import Topics, set_publish_patience
 
 
 # Redeliveries of a webhook come within LiveEngage's retry window, replays of a delivery right after a crash:
@@ -43,13 +43,13 @@ def create_app(settings: WorkerSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_request_timeout=settings.produce_timeout_s,
-        # A record is acked only once Kafka acknowledged its table writes (the ledger; streams.deadletters), so
+        # A record is acked only once Kafka acknowledged its table writes (the ledger; streams.engine.deadletters), so
         # the records a crash replays since the last commit are no-ops, except the one send in flight. A commit
         # per record would cost a round trip and Faust's commit work each (4x slower in the benchmark).
         broker_commit_every=settings.commit_every,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
-        Event=HandledOnlyEvent,  # never ack a record that was not carried out (see streams.deadletters)
+        Event=HandledOnlyEvent,  # never ack a record that was not carried out (see streams.engine.deadletters)
     )
     # Values are our Avro bytes. value_type=bytes makes Faust use the raw codec for the changelog too; with
     # only a schema= argument, recovery would read the changelog as JSON and fail.

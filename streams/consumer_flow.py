@@ -19,14 +19,14 @@ from faust.types import EventT, StreamT
 
 from schemas.codec import codec
 from streams import optout
-from streams.deadletters import DeadLetters
+from streams.engine.deadletters import DeadLetters
 from streams.errors import UnknownChannelError
 from streams.optout import OptOuts
 from streams.records import decode, key_of
 from streams.sender import ConversationSender
 from streams.settings import ChannelRoute, WorkerSettings
 from streams.state import RecordTable
-from streams.topics import Topics, publish
+from streams.engine.topics import Topics, publish
 
 logger = logging.getLogger(__name__)
 INBOUND = codec("ChannelInbound")

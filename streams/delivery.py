@@ -17,14 +17,14 @@ from faust.types import EventT, StreamT
 from schemas.codec import codec
 from streams.analytics import Analytics, since_ms
 from streams.channels import ChannelClient
-from streams.deadletters import DeadLetters
+from streams.engine.deadletters import DeadLetters
 from streams.errors import ConsumerOptedOutError
 from streams.optout import OptOuts
 from streams.records import decode, key_of
 from streams.retry import with_retries
 from streams.settings import WorkerSettings
 from streams.state import RecentIds, RecordTable
-from streams.topics import Topics, publish
+from streams.engine.topics import Topics, publish
 
 logger = logging.getLogger(__name__)
 OUTBOUND = codec("ChannelOutbound")

@@ -20,10 +20,10 @@ from faust.types import EventT, StreamT
 from schemas.codec import codec
 from schemas.topics import consumer_key
 from streams.conversation import is_over
-from streams.deadletters import DeadLetters
+from streams.engine.deadletters import DeadLetters
 from streams.records import decode, key_of
 from streams.state import RecordTable
-from streams.topics import Topics, publish
+from streams.engine.topics import Topics, publish
 
 IDENTITY = codec("ConsumerIdentity")
 ROUTE = codec("ConversationRoute")

@@ -19,13 +19,13 @@ from streams import metrics, requests
 from streams.analytics import Analytics, since_ms
 from streams.channels import ChannelClient
 from streams.conversation import CLOSE_TRIGGERS, Status, Trigger, can, is_over, next_status
-from streams.deadletters import DeadLetters
+from streams.engine.deadletters import DeadLetters
 from streams.errors import (AMBIGUOUS_NOTE, ConsumerJwsRejectedError, RecordError, RemoteRejectedError,
                             RemoteUnavailableError, UnsupportedEventError)
 from streams.liveengage import LiveEngageClient
 from streams.settings import ChannelRoute, WorkerSettings
 from streams.state import RecordTable
-from streams.topics import Topics, publish
+from streams.engine.topics import Topics, publish
 
 logger = logging.getLogger(__name__)
 

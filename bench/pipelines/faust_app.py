@@ -21,7 +21,7 @@ def bench_app(bootstrap: str, group: str, source: str, target: str,
                     topic_replication_factor=1, autodiscover=False, web_enabled=False,
                     consumer_auto_offset_reset="earliest", producer_acks=-1, **options)
     state = app.Table("bench-state", default=None, key_type=str, value_type=bytes, partitions=6)
-    # As the worker declares its topics (streams.topics.as_faust_topic): raw bytes, string keys.
+    # As the worker declares its topics (streams.engine.topics.as_faust_topic): raw bytes, string keys.
     inputs = app.topic(source, key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
     outputs = app.topic(target, key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw")
     return app, state, inputs, outputs

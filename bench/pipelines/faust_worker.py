@@ -13,9 +13,9 @@ from faust.types import EventT
 from bench.pipelines.faust_app import bench_app, run
 from bench.pipelines.work import Progress, arguments, transform
 from kafkaclients import KafkaConnection
-from streams.deadletters import DeadLetters, HandledOnlyEvent
+from streams.engine.deadletters import DeadLetters, HandledOnlyEvent
 from streams.settings import WorkerSettings
-from streams.topics import publish, set_publish_patience
+from streams.engine.topics import publish, set_publish_patience
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
 from kafkaclients import KafkaConnection
-from streams.commits import CommitKeeper
+from streams.engine.commits import CommitKeeper
 
 TP0 = TP("lec.liveengage.commands", 0)
 

@@ -11,8 +11,8 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from streams.durability import Durability
-from streams.lanes import Lanes
+from streams.engine.durability import Durability
+from streams.engine.lanes import Lanes
 from tests.conftest import wait_until_async
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, NoReturn
 from datetime import datetime, timezone
 
 import faust
 from aiokafka.errors import KafkaError
-from faust.streams import _current_event as _current_event_contextvar
 from faust.types import EventT, StreamT
 
 from kafkaclients import KafkaConnection
@@ -20,11 +18,12 @@ from schemas import topics as catalogue
 from schemas.codec import codec
 
 from streams import metrics
-from streams.commits import CommitKeeper
-from streams.durability import Durability
+from streams.engine.commits import CommitKeeper
+from streams.engine.durability import Durability
+from streams.engine.faust_internals import forget_unacked, set_current_event
 from streams.errors import RecordError, UnexpectedError
-from streams.lanes import Lanes
-from streams.topics import as_faust_topic, publish, publish_patience
+from streams.engine.lanes import Lanes
+from streams.engine.topics import as_faust_topic, publish, publish_patience
 
 logger = logging.getLogger(__name__)
 KAFKA_FAILURE_EXIT = 70
@@ -53,7 +52,7 @@ class HandledOnlyEvent(faust.Event):
             return False  # its lane acks it once it is carried out
         logger.info("Faust skipped %s[%d]@%d without handling it (stopping or rebalancing): not acked",
                     self.message.topic, self.message.partition, self.message.offset)
-        self.app.consumer.unacked.discard(self.message)
+        forget_unacked(self.app, self.message)
         return False
 
 
@@ -93,7 +92,7 @@ class DeadLetters:
     async def consume(self, stream: StreamT[bytes], handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
         """Run ``handle`` on every event of ``stream``, in order per key, and never let Faust ack an event silently.
 
-        Records of different keys are handled concurrently in lanes (``streams.lanes``), at most ``in_flight``
+        Records of different keys are handled concurrently in lanes (``streams.engine.lanes``), at most ``in_flight``
         at a time; a record's lane acks it once it is carried out and Kafka acknowledged its table writes, and
         the offsets committed never pass a record not yet done (``CommitKeeper``). A stopping worker (SIGTERM
         cancels the agents) waits for the records in flight; a record whose turn comes while Faust rebalances is
@@ -147,7 +146,7 @@ class DeadLetters:
             await self._drain(lanes)
 
     def in_flight(self) -> dict[str, tuple[int, int]]:
-        """Per source topic: records in flight, and keys they belong to (see ``streams.lanes``)."""
+        """Per source topic: records in flight, and keys they belong to (see ``streams.engine.lanes``)."""
         return {topic: (lanes.in_flight(), lanes.keys_in_flight()) for topic, lanes in self._lanes.items()}
 
     def backlog(self) -> dict[Any, int]:
@@ -203,12 +202,10 @@ class DeadLetters:
                         message.offset)
             self._left[lane] = message.generation_id
             _in_lane(event, False)
-            self._app.consumer.unacked.discard(message)
+            forget_unacked(self._app, message)
             return
         self._left.pop(lane, None)
-        # Faust's tables find the changelog partition through the event being processed: in a lane's task, and
-        # for a record read directly, that has to be set here (the partition is the record's).
-        _current_event_contextvar.set(weakref.ref(event))
+        set_current_event(event)  # the changelog partition of its table writes is the record's
         await self._handle(event, handle)
         await self._finish(event)
 
@@ -228,7 +225,7 @@ class DeadLetters:
         its state) is durable: a crash would otherwise repeat more than the one send in flight. Waiting here,
         and not in a commit per record, also lets the worker commit every ``commit_every`` records: a replay
         after a crash finds every record it repeats in the ledgers. One flush serves every record waiting for
-        one (``streams.durability``).
+        one (``streams.engine.durability``).
         """
         try:
             await self._durability.acknowledged(publish_patience())

@@ -2,7 +2,7 @@
 
 Faust writes changelogs through a buffer whose flush gives up after 0.1 s without a message sent (under load, it
 does), so the buffer is emptied first, then the Kafka client's own flush waits for the acknowledgements. With
-records of many conversations in flight (``streams.lanes``), each waiting for its own flush would send one
+records of many conversations in flight (``streams.engine.lanes``), each waiting for its own flush would send one
 produce request per record; a caller that arrives while a flush runs waits for the next one instead, which
 covers every write made before it started, so the writes of many records share one round trip.
 """
@@ -13,6 +13,8 @@ import asyncio
 import time
 
 import faust
+
+from streams.engine.faust_internals import flush_changelog_buffer
 
 
 class Durability:
@@ -38,11 +40,7 @@ class Durability:
         self._started += 1
         number = self._started
         try:
-            buffer = self._app.producer.buffer
-            while buffer.size:
-                if time.monotonic() > deadline:
-                    raise TimeoutError
-                await buffer.flush()
+            await flush_changelog_buffer(self._app, deadline)
             await asyncio.wait_for(self._app.producer.flush(), max(deadline - time.monotonic(), 0.1))
             self._finished = max(self._finished, number)
         finally:

@@ -11,7 +11,7 @@ older fetch is still being delivered. So the worker owns the decision, and Faust
   past missing ones, those are read from Kafka directly and admitted first (records gone by retention are not
   waited for);
 - a record that arrives again (a rebalance's seek, a Faust redelivery) is passed over as done;
-- admitted records may finish out of order (records of different keys run in lanes: ``streams.lanes``); the offset
+- admitted records may finish out of order (records of different keys run in lanes: ``streams.engine.lanes``); the offset
   committed is the first one admitted and not finished (or the next to admit), never past a record not done, and
   never Faust's guess.
 """
@@ -32,6 +32,7 @@ from faust.types.tuples import ConsumerMessage
 
 from kafkaclients import KafkaConnection
 from kafkaclients import clients as kafka
+from streams.engine.faust_internals import FAUST_DECIDES, commit_offsets
 
 logger = logging.getLogger(__name__)
 MISSING_READ_PATIENCE_S = 30.0
@@ -55,7 +56,7 @@ class CommitKeeper:
         self._connection = connection
         self._partitions: dict[TP, _Partition] = {}
         self._committed: tuple[int | None, dict[TP, int]] = (None, {})  # (generation, the group's offsets)
-        self._install(app)
+        commit_offsets(app, self._offset_to_commit)
 
     async def admit(self, event: EventT[bytes]) -> list[EventT[bytes]]:
         """The records to handle now, in order: ``[event]`` when it is the next one of its partition; none for a
@@ -239,7 +240,7 @@ class CommitKeeper:
 
     def _event(self, record: Any, tp: TP, generation: int | None) -> EventT[bytes]:
         """A Faust event for a record read directly, shaped as the stream would have delivered it (string keys,
-        as every topic is declared: ``streams.topics.as_faust_topic``)."""
+        as every topic is declared: ``streams.engine.topics.as_faust_topic``)."""
         key = record.key.decode() if record.key is not None else None
         message = ConsumerMessage(record.topic, record.partition, record.offset, record.timestamp / 1000.0,
                                   record.timestamp_type, list(record.headers or []), record.key, record.value,
@@ -252,34 +253,5 @@ class CommitKeeper:
             return None
         return min(progress.pending) if progress.pending else progress.next_offset
 
-    def _install(self, app: faust.App) -> None:
-        """Have the consumer Faust creates deliver every record, and commit what this keeper says."""
-        faust_new_consumer = app._new_consumer
-
-        def new_consumer() -> Any:
-            consumer: Any = faust_new_consumer()
-            consumer._read_offset = _NothingReadYet()
-            faust_new_offset = consumer._new_offset
-
-            def new_offset(tp: TP) -> int | None:
-                if tp not in self._partitions:
-                    return faust_new_offset(tp)  # type: ignore[no-any-return]
-                # Faust's acked list only triggers commits here; drop it so it does not grow.
-                consumer._acked[tp].clear()
-                consumer._acked_index[tp].clear()
-                return self._committable(tp)
-
-            consumer._new_offset = new_offset
-            return consumer
-
-        app._new_consumer = new_consumer  # type: ignore[method-assign]
-
-
-class _NothingReadYet(dict[TP, "int | None"]):
-    """Faust's read offsets, always read as "none yet": its fetch loop then drops no record and marks no gap.
-
-    Records that come twice are passed over by ``CommitKeeper.admit``.
-    """
-
-    def __getitem__(self, tp: TP) -> int | None:
-        return None
+    def _offset_to_commit(self, tp: TP) -> object:
+        return self._committable(tp) if tp in self._partitions else FAUST_DECIDES

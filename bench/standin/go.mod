@@ -1,0 +1,3 @@
+module lec/bench/standin
+
+go 1.22

@@ -1,0 +1,83 @@
+"""Every use the worker makes of Faust's internals, and only here.
+
+The engine needs five things Faust does not offer as API: deliver every fetched record (its read offsets drop
+some), commit what the engine says (its acked lists can pass over a record never carried out), tell a lane's task
+which record it works for (tables write to that record's changelog partition), let a record leave the set Faust
+waits for before a rebalance, and empty the producer's changelog buffer before a flush. Each is one function
+below; ``tests/unit/test_faust_internals.py`` checks that the attributes they touch still exist with the shape
+relied on, so a Faust upgrade that moves them fails there, by name, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+
+from faust.streams import _current_event
+from faust.types import TP, AppT, EventT
+from faust.types.tuples import Message
+
+FAUST_DECIDES = object()  # from ``commit_offsets``' callback: not the engine's partition, Faust's own offset
+
+
+def set_current_event(event: EventT[Any]) -> None:
+    """Make ``event`` the record being processed in this task: Faust's tables find the changelog partition of a
+    write through it, and a lane's task (or a record read directly) is not one Faust set it for."""
+    _current_event.set(weakref.ref(event))
+
+
+def forget_unacked(app: AppT, message: Message) -> None:
+    """Drop ``message`` from the records Faust waits for before it releases partitions: it is left, not
+    acked, for the partition's next owner (or this worker after its restart) to consume again."""
+    app.consumer.unacked.discard(message)
+
+
+async def flush_changelog_buffer(app: AppT, deadline: float) -> None:
+    """Hand every table write Faust still holds in its producer buffer to the Kafka client.
+
+    Faust's own flush of that buffer gives up after 0.1 s without a message sent (under load, it does), so it is
+    repeated until the buffer is empty; ``TimeoutError`` past ``deadline`` (monotonic)."""
+    buffer = app.producer.buffer
+    while buffer.size:
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        await buffer.flush()
+
+
+def commit_offsets(app: Any, offset_to_commit: Callable[[TP], object]) -> None:
+    """Have every consumer Faust creates deliver each record it fetches, and commit ``offset_to_commit(tp)``
+    (``FAUST_DECIDES`` for a partition the engine does not track, None for nothing to commit yet).
+
+    Faust's read offsets always read "none yet" (``_NothingReadYet``): its fetch loop then drops no record and
+    marks no gap; records that come twice are the engine's to pass over.
+    """
+    faust_new_consumer = app._new_consumer  # a faust.App: its private factory of consumers
+
+    def new_consumer() -> Any:
+        consumer: Any = faust_new_consumer()
+        consumer._read_offset = _NothingReadYet()
+        faust_new_offset = consumer._new_offset
+
+        def new_offset(tp: TP) -> int | None:
+            offset = offset_to_commit(tp)
+            if offset is FAUST_DECIDES:
+                return faust_new_offset(tp)  # type: ignore[no-any-return]
+            # Faust's acked lists only trigger commits here; emptied so that they do not grow.
+            consumer._acked[tp].clear()
+            consumer._acked_index[tp].clear()
+            return offset  # type: ignore[return-value]
+
+        consumer._new_offset = new_offset
+        return consumer
+
+    app._new_consumer = new_consumer
+
+
+class _NothingReadYet(dict[TP, "int | None"]):
+    """Faust's read offsets, always read as "none yet"."""
+
+    def __getitem__(self, tp: TP) -> int | None:
+        return None

@@ -1,0 +1,109 @@
+"""Pins the Faust internals the engine relies on (``streams/engine/faust_internals.py``), on Faust's real classes.
+
+A Faust upgrade that renames or reshapes one of them fails here, by name, instead of silently losing a record in
+the crash tests or in production. And no other module of the worker touches them.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import faust
+import pytest
+from faust.transport.consumer import Consumer
+from faust.transport.producer import ProducerBuffer
+from faust.types import TP
+
+from kafkaclients import KafkaConnection, faust_options
+from streams.engine import faust_internals
+from streams.engine.faust_internals import FAUST_DECIDES, commit_offsets, forget_unacked, set_current_event
+
+ROOT = Path(__file__).resolve().parents[2]
+TP0 = TP("lec.liveengage.commands", 0)
+TP1 = TP("not.the.engines", 0)
+PRIVATE_NAMES = {"_new_consumer", "_read_offset", "_new_offset", "_acked", "_acked_index", "_current_event",
+                 "_unacked_messages"}
+
+
+class Thing:
+    """Any object Faust holds a weak reference to (its events and messages)."""
+
+    acked = False
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[faust.App]:  # built in a running loop, which Faust's services take as theirs
+    never_reached = KafkaConnection(kafka_bootstrap="127.0.0.1:1")  # nothing here connects
+    app = faust.App("pin-faust-internals", **faust_options(never_reached), autodiscover=False, web_enabled=False)
+    yield app
+    consumer: Any = app._consumer  # never started: the loop its thread was given is closed here
+    if consumer is not None:
+        consumer._thread.thread_loop.close()
+
+
+async def test_the_consumer_faust_creates_commits_what_the_engine_says(app: faust.App) -> None:
+    commit_offsets(app, lambda tp: 41 if tp == TP0 else FAUST_DECIDES)
+    consumer: Any = app.consumer  # built by Faust's factory, through ours
+    assert isinstance(consumer, Consumer)
+    consumer._acked[TP0].extend([3, 4, 5])
+    consumer._acked_index[TP0].update({3, 4, 5})
+    assert consumer._filter_committable_offsets([TP0]) == {TP0: 41}  # the path Faust's commit takes
+    assert not consumer._acked[TP0] and not consumer._acked_index[TP0]  # emptied, so they do not grow
+    consumer._acked[TP1].extend([7, 8])
+    consumer._acked_index[TP1].update({7, 8})
+    assert consumer._filter_committable_offsets([TP1]) == {TP1: 9}  # Faust's own choice: after 8
+
+
+async def test_the_fetch_loop_reads_offsets_through_getitem(app: faust.App) -> None:
+    """The fetch loop drops a record below its read offset; ours always read "none yet"."""
+    commit_offsets(app, lambda tp: FAUST_DECIDES)
+    consumer: Any = app.consumer
+    consumer._read_offset[TP0] = 10
+    assert consumer._read_offset[TP0] is None
+    assert "get_read_offset = self._read_offset.__getitem__" in inspect.getsource(Consumer._drain_messages)
+
+
+async def test_a_task_can_name_the_event_it_works_for() -> None:
+    event: Any = Thing()
+
+    async def in_a_task() -> Any:
+        set_current_event(event)
+        return faust.current_event()
+
+    assert await asyncio.ensure_future(in_a_task()) is event
+
+
+async def test_a_message_can_leave_the_set_faust_waits_for(app: faust.App) -> None:
+    consumer: Any = app.consumer
+    message: Any = Thing()
+    consumer._unacked_messages.add(message)
+    assert message in consumer.unacked
+    forget_unacked(app, message)
+    assert message not in consumer.unacked
+    assert "_unacked_messages" in inspect.getsource(Consumer.wait_empty)  # what a rebalance waits for
+
+
+async def test_the_changelog_buffer_is_emptied_before_the_flush(app: faust.App) -> None:
+    buffer = app.producer.buffer
+    assert isinstance(buffer, ProducerBuffer) and buffer.size == 0
+    await faust_internals.flush_changelog_buffer(app, deadline=time.monotonic() + 1)
+
+
+def test_no_other_module_of_the_worker_touches_them() -> None:
+    touching = {}
+    for path in (ROOT / "streams").rglob("*.py"):
+        if path.name == "faust_internals.py":
+            continue
+        tree = ast.parse(path.read_text())
+        names = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        names |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                  for alias in node.names}
+        if names & PRIVATE_NAMES:
+            touching[str(path.relative_to(ROOT))] = sorted(names & PRIVATE_NAMES)
+    assert touching == {}
