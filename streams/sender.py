@@ -24,7 +24,7 @@ from streams.errors import (AMBIGUOUS_NOTE, ConsumerJwsRejectedError, RecordErro
                             RemoteUnavailableError, UnsupportedEventError)
 from streams.liveengage import LiveEngageClient
 from streams.settings import ChannelRoute, WorkerSettings
-from streams.state import RecordTable
+from streams.state import RecordTable, StagedRecords
 from streams.engine.topics import Topics, publish
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,10 @@ IDENTITY = codec("ConsumerIdentity")
 QUEUEABLE = ("PUBLISH_TEXT", "PUBLISH_FILE")
 LIVEENGAGE_ACTIONS = ("PUBLISH_TEXT", "PUBLISH_FILE", "ACCEPT_STATUS", "CHAT_STATE", "CLOSE", "SUBMIT_SURVEY")
 PUBLISHED_KEPT = 200  # recent consumer events remembered for the agent's receipts
-LEDGER_KEPT = 500  # recent commands remembered as carried out, so that replays of them are no-ops
+# Recent commands remembered as carried out, so that replays of them are no-ops. A replay goes back to the last
+# commit: the commit interval plus the longest a record stays in flight (~30 s), under 200 commands of one consumer
+# at the bridge's default per-consumer limit (20 burst, 5/s); the README's guarantee section says so.
+LEDGER_KEPT = 500
 FILE_TYPES = {"image/jpeg": "JPEG", "image/jpg": "JPG", "image/png": "PNG", "image/gif": "GIF"}
 ALREADY_OPEN = "already has open conversation"
 CONVERSATION_IS_CLOSE = "Conversation is close"
@@ -81,7 +84,7 @@ class Queued(Exception):
 class ConversationSender:
     def __init__(self, table: RecordTable, liveengage: LiveEngageClient, channels: ChannelClient, topics: Topics,
                  dead_letters: DeadLetters, analytics: Analytics, settings: WorkerSettings) -> None:
-        self._table = table
+        self._table = StagedRecords(table)
         self._analytics = analytics
         self._dead_letters = dead_letters
         self._handlers: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[None]]] = {
@@ -105,6 +108,12 @@ class ConversationSender:
         """
         if command["action"] not in self._handlers:
             raise UnsupportedEventError(f"command action {command['action']} is not supported")
+        try:
+            await self._apply(key, command)
+        finally:
+            self._table.write(key)  # what the command changed, also when it failed half-way
+
+    async def _apply(self, key: str, command: dict[str, Any]) -> None:
         state = self._table.get(key) or new_state(command)
         if command["attempt"] > 0:
             await self._retry(key, command, state)
@@ -189,6 +198,11 @@ class ConversationSender:
         self._table.put(key, state)
         return state
 
+    async def _durable(self, key: str, what: str) -> None:
+        """The state so far is written and acknowledged by Kafka before the command's next send."""
+        self._table.write(key)
+        await self._dead_letters.table_writes_acknowledged(what)
+
     def _route(self, state: dict[str, Any]) -> ChannelRoute:
         return self._settings.channels[state["channel_id"]]
 
@@ -229,7 +243,7 @@ class ConversationSender:
     async def _step_done(self, key: str, state: dict[str, Any], step_id: str) -> dict[str, Any]:
         """One send of a command that makes several is in the ledger, durably, before the next starts."""
         latest = self._ledgered(key, state, step_id)
-        await self._dead_letters.table_writes_acknowledged(f"a step of command {step_id}")
+        await self._durable(key, f"a step of command {step_id}")
         return latest
 
     async def _publish_file(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
@@ -355,7 +369,7 @@ class ConversationSender:
         rest = state["pending"][1:]
         self._save(key, state | {"pending": rest, **changes})
         if rest:
-            await self._dead_letters.table_writes_acknowledged("a queued command")
+            await self._durable(key, "a queued command")
 
     async def _send(self, state: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         return await self._as_consumer(state, lambda jws: self._liveengage.send(state["account_id"], jws, request))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any
 
 from faust.types import TableT
@@ -10,23 +11,74 @@ from faust.types import TableT
 from schemas.codec import codec
 
 
+DECODED_KEPT = 1024  # records kept decoded per table: the keys with work in flight and the recently busy
+
+
 class RecordTable:
     """A Faust table of one Avro record type; ``get`` returns ``None`` for an unknown key.
 
     Writes go to the changelog partition of the event being processed, so only the agent that consumes the
     co-partitioned topic (same key, same partition count) may write.
+
+    A record is decoded once while the table holds the same bytes: the last records read or written are kept
+    decoded beside the bytes they came from (a conversation's state is read by every command of its consumer).
+    The record returned is shared: callers build a new one to change it (``state | {...}``) and ``put`` that.
     """
 
     def __init__(self, table: TableT[str, bytes], record_name: str) -> None:
         self._table = table
         self._codec = codec(record_name)
+        self._decoded: OrderedDict[str, tuple[bytes, dict[str, Any]]] = OrderedDict()
 
     def get(self, key: str) -> dict[str, Any] | None:
         raw = self._table.get(key)
-        return None if raw is None else self._codec.decode(raw)
+        if raw is None:
+            return None
+        known = self._decoded.get(key)
+        if known is not None and known[0] is raw:
+            self._decoded.move_to_end(key)
+            return known[1]
+        record: dict[str, Any] = self._codec.decode(raw)
+        self._remember(key, raw, record)
+        return record
 
     def put(self, key: str, record: dict[str, Any]) -> None:
-        self._table[key] = self._codec.encode(record)
+        raw = self._codec.encode(record)
+        self._table[key] = raw
+        self._remember(key, raw, record)
+
+    def _remember(self, key: str, raw: bytes, record: dict[str, Any]) -> None:
+        self._decoded[key] = (raw, record)
+        self._decoded.move_to_end(key)
+        if len(self._decoded) > DECODED_KEPT:
+            self._decoded.popitem(last=False)
+
+
+class StagedRecords:
+    """One writer's records, changed in memory while a key's command runs and written to the table once per step.
+
+    Each table write is an Avro encoding of the whole record and a changelog record; a command changes its
+    conversation's state several times (its route, its published sequence, its ledger entry). ``put`` stages the
+    record, ``write`` puts the staged record in the table: at the end of the command, and before each wait for
+    Kafka's acknowledgement (a step that must be durable before the next send). The writer is the only one of its
+    keys, and one command per key runs at a time (``streams.engine.lanes``).
+    """
+
+    def __init__(self, table: RecordTable) -> None:
+        self._table = table
+        self._staged: dict[str, dict[str, Any]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        staged = self._staged.get(key)
+        return staged if staged is not None else self._table.get(key)
+
+    def put(self, key: str, record: dict[str, Any]) -> None:
+        self._staged[key] = record
+
+    def write(self, key: str) -> None:
+        record = self._staged.pop(key, None)
+        if record is not None:
+            self._table.put(key, record)
 
 
 class RecentIds:

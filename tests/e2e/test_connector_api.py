@@ -177,7 +177,9 @@ def test_10_agent_close_with_survey_then_resume(sandboxes: Sandboxes, consumer: 
     assert [d["closed_cause"] for d in old["dialogs"] if d["type"] == "POST_SURVEY"] == ["Completed"]
 
     sandboxes.consumer_says(consumer, "one more thing")
-    wait_until(lambda: len(sandboxes.conversations(consumer)) == 2, timeout=DEADLINE_S, what="a new conversation")
+    # The text follows the new conversation's opening: wait for both, not just the opening.
+    wait_until(lambda: len(found := sandboxes.conversations(consumer)) == 2 and found[1]["dialogs"][0]["events"],
+               timeout=DEADLINE_S, what="the text in a new conversation")
     old, new = sandboxes.conversations(consumer)
     assert old["conversation_id"] == first and old["state"] == "CLOSE"
     assert new["state"] == "OPEN" and new["consumer_id"] == old["consumer_id"]  # the same consumer identity
@@ -203,7 +205,9 @@ def test_14_conversation_closed_unseen_is_reopened_and_the_text_resent(sandboxes
     first = sandboxes.open_conversation(consumer)
     sandboxes.agent(first, "close", by="SYSTEM", notify=False)  # the connector never hears of this close
     sandboxes.consumer_says(consumer, "are you there?")
-    wait_until(lambda: len(sandboxes.conversations(consumer)) == 2, timeout=DEADLINE_S, what="a new conversation")
+    # The text follows the new conversation's opening: wait for both, not just the opening.
+    wait_until(lambda: len(found := sandboxes.conversations(consumer)) == 2 and found[1]["dialogs"][0]["events"],
+               timeout=DEADLINE_S, what="the text in a new conversation")
     old, new = sandboxes.conversations(consumer)
     assert old["conversation_id"] == first
     assert [e["event"]["message"] for e in new["dialogs"][0]["events"]] == ["are you there?"]
