@@ -23,7 +23,7 @@ from bench.profile import FULL, QUICK, Profile
 from bench.stages import broker, e2e, ingress, sender, worker
 from devstack.broker import KafkaBroker
 
-STAGES: dict[str, Callable[[str, Path, Profile], dict[str, Any]]] = {
+STAGES: dict[str, Callable[[KafkaBroker, Path, Profile], dict[str, Any]]] = {
     "broker": broker.run, "ingress": ingress.run, "worker": worker.run, "sender": sender.run, "e2e": e2e.run,
 }
 DEFAULT_OUT = Path(__file__).parent / "results"
@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
         kafka = KafkaBroker(log_path=stage_dir / "broker.log")
         try:
             kafka.start()
-            results[name] = STAGES[name](kafka.bootstrap, stage_dir, profile)
+            results[name] = STAGES[name](kafka, stage_dir, profile)
         except Exception as exc:  # noqa: BLE001 - one broken stage must not hide the others' numbers
             traceback.print_exc()
             results["errors"][name] = f"{exc.__class__.__name__}: {exc}"

@@ -11,20 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import gobuild
 from bench.harness import GENERATOR_CORE, pinned
 
 SOURCE = Path(__file__).parent / "loadgen"
-BINARY = Path(__file__).resolve().parents[1] / ".tools" / "loadgen"
 
 
 def ensure_built() -> Path:
-    """Build the generator when its source is newer than the binary (Go's standard library only, no download)."""
-    newest_source = max(path.stat().st_mtime for path in SOURCE.iterdir())
-    if not BINARY.exists() or BINARY.stat().st_mtime < newest_source:
-        BINARY.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["go", "build", "-o", str(BINARY), "."], cwd=SOURCE, check=True,
-                       env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"})
-    return BINARY
+    return gobuild.ensure_built(SOURCE, "loadgen")
 
 
 @dataclass
@@ -57,5 +51,6 @@ def run(load: Load, *, seconds: float, warmup: float, concurrency: int = 32, rat
     result: dict[str, Any] = json.loads(out)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the generator, reaped by communicate()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result["generator_cpu_s"] = cpu
     result["generator_cpu_share"] = cpu / (time.monotonic() - started)  # of one core, over its whole run
     return result

@@ -23,6 +23,9 @@ CONTEXT: list[tuple[str, tuple[str, ...]]] = [
     ("Faust doing nothing / raw aiokafka (Faust's floor)", ("worker", "ratio", "faust_noop/raw_aiokafka")),
     ("Faust idiom, same work / raw aiokafka", ("worker", "ratio", "faust_plain/raw_aiokafka")),
     ("worker / Faust idiom (the guarantee's cost)", ("worker", "ratio", "worker/faust_plain")),
+    *[(f"e2e CPU µs/event: {name}", ("e2e", "end_to_end", "cpu_us_per_event", name))
+      for name in ("channel-bridge", "webhook-bridge", "worker", "liveengage-sandbox", "broker",
+                   "load-generator")],
 ]
 
 

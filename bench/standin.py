@@ -7,22 +7,15 @@ behaviour; see the comment at the top of ``bench/standin/main.go`` for what the 
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
+from bench import gobuild
+
 SOURCE = Path(__file__).parent / "standin"
-BINARY = Path(__file__).resolve().parents[1] / ".tools" / "le-standin"
 
 
 def ensure_built() -> Path:
-    """Build the stand-in when its source is newer than the binary (Go's standard library only, no download)."""
-    newest_source = max(path.stat().st_mtime for path in SOURCE.iterdir())
-    if not BINARY.exists() or BINARY.stat().st_mtime < newest_source:
-        BINARY.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["go", "build", "-o", str(BINARY), "."], cwd=SOURCE, check=True,
-                       env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"})
-    return BINARY
+    return gobuild.ensure_built(SOURCE, "le-standin")
 
 
 def command() -> list[str]:

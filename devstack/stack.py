@@ -67,6 +67,10 @@ class StackConfig:
     log_level: str = "info"
     body_timeout_s: float = 10.0
     worker_env: dict[str, str] = field(default_factory=dict)  # more LEC_* settings for the worker
+    # The program that plays LiveEngage, with the sandbox's command line (``serve --port ...``) and environment;
+    # empty: the sandbox. The benchmark gives its lean stand-in (bench/standin) so that it measures the connector.
+    liveengage_program: list[str] = field(default_factory=list)
+    console: bool = True  # the sandbox console (it tails every topic: the benchmark leaves it out)
     # How every process reaches Kafka beyond its address (LEC_KAFKA_SECURITY_PROTOCOL, SASL, TLS files).
     kafka_settings: dict[str, str] = field(default_factory=dict)
     # More settings for one process by its name (channel-bridge, webhook-bridge, worker, console), such as a
@@ -260,20 +264,24 @@ class Stack:
             "LEC_CHANNEL_BRIDGE_PUBLIC_URL": c.channel_bridge_url,
         }
 
-    def _add(self, name: str, args: list[str], env: dict[str, str]) -> ManagedProcess:
+    def _add(self, name: str, args: list[str], env: dict[str, str],
+             program: list[str] | None = None) -> ManagedProcess:
+        """Start ``program`` (this Python by default) with ``args``."""
         env = env | self.config.process_env.get(name, {})
-        process = ManagedProcess(name, [sys.executable, *args], env, self.run_dir / f"{name}.log")
+        command = [*(program or [sys.executable]), *args]
+        process = ManagedProcess(name, command, env, self.run_dir / f"{name}.log")
         self.processes[name] = process
         process.start()
         return process
 
     def _add_liveengage(self, name: str, account: SandboxAccount, peers: list[str]) -> ManagedProcess:
         c = self.config
+        program = c.liveengage_program or [sys.executable, "-m", "emulators.liveengage"]
         return self._add(name, [
-            "-m", "emulators.liveengage", "serve", "--port", str(account.port), "--account-id", account.account_id,
+            "serve", "--port", str(account.port), "--account-id", account.account_id,
             "--client-id", account.client_id, "--retry-interval", str(c.webhook_retry_interval_s),
             "--ttl-first-delay", str(c.webhook_retry_interval_s), *peers,
-        ], {**os.environ, **self.liveengage_sandbox_secrets(account)})
+        ], {**os.environ, **self.liveengage_sandbox_secrets(account)}, program)
 
     @staticmethod
     def liveengage_sandbox_secrets(account: SandboxAccount) -> dict[str, str]:
@@ -319,12 +327,13 @@ class Stack:
             webhook_bridge.wait_http(f"{c.webhook_bridge_url}/readyz")
             self.register_webhooks()
             worker.wait_log(WORKER_READY)
-            console = self._add("console", [
-                "-m", "console", "--port", str(c.console_port), "--liveengage-url", c.liveengage_url,
-                "--channel-url", c.channel_url,
-            ], {**os.environ, "LEC_KAFKA_BOOTSTRAP": self.bootstrap, **c.kafka_settings,
-                "LEC_PARTITIONS": str(c.partitions)})
-            console.wait_http(f"{self.console_url}/livez")
+            if c.console:
+                console = self._add("console", [
+                    "-m", "console", "--port", str(c.console_port), "--liveengage-url", c.liveengage_url,
+                    "--channel-url", c.channel_url,
+                ], {**os.environ, "LEC_KAFKA_BOOTSTRAP": self.bootstrap, **c.kafka_settings,
+                    "LEC_PARTITIONS": str(c.partitions)})
+                console.wait_http(f"{self.console_url}/livez")
         except BaseException:
             self.stop()
             raise

@@ -14,7 +14,7 @@ from aiokafka.admin import NewTopic
 
 from bench.harness import GENERATOR_CORE, Series, pinned
 from bench.profile import Profile
-from devstack.broker import ensure_tools
+from devstack.broker import KafkaBroker, ensure_tools
 from kafkaclients import KafkaConnection
 from kafkaclients import clients as kafka
 
@@ -62,7 +62,8 @@ def consume(tools: Path, bootstrap: str, topic: str, records: int) -> dict[str, 
     return {"per_second": float(rows[-1][9]), "mb_per_second": float(rows[-1][8])}
 
 
-def run(bootstrap: str, run_dir: Path, profile: Profile) -> dict[str, Any]:
+def run(broker: KafkaBroker, run_dir: Path, profile: Profile) -> dict[str, Any]:
+    bootstrap = broker.bootstrap
     tools = ensure_tools()
     results: dict[str, Any] = {}
     records = profile.records * 4  # the JVM tools need more records than the Python stages to reach speed

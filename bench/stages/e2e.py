@@ -1,9 +1,13 @@
-"""Stages 5 and 6 on the whole stack (both bridges, the worker, both sandboxes, as ``make run`` starts them):
+"""Stages 5 and 6 on the whole stack (both bridges, the worker, the channel sandbox, as ``make run`` starts them),
+with LiveEngage played by the lean stand-in (``bench/standin``, Go) and without the sandbox console, so that the
+connector, not the Python sandbox, is what runs out of CPU:
 
-- end to end: channel message POSTed at the channel bridge → Kafka → worker → the LiveEngage sandbox's Send API.
-  Sustained events/s from a closed loop, then latency at half that rate in an open loop: each text carries its
-  send time, the sandbox stamps its arrival (serverTimestamp, same host clock). Python CPU per event summed over
-  the connector's processes (bridge and worker) and, apart, the sandboxes'.
+- end to end: channel message POSTed at the channel bridge → Kafka → worker → the stand-in's Send API, and its
+  signed echo of each text back through the webhook bridge and the worker (as LiveEngage sends it). Sustained
+  events/s from a closed loop, then latency at half that rate in an open loop: each text carries its send time,
+  the stand-in stamps its arrival (serverTimestamp, same host clock). CPU per event of every process: the
+  connector's (both bridges and the worker), LiveEngage's stand-in, the channel sandbox, the broker and the load
+  generator.
 - replay: the same open-loop load while the worker is stopped for a while and started again: time to zero lag,
   drain rate against ingest rate, and the order of each consumer's texts at LiveEngage.
 """
@@ -22,13 +26,14 @@ from typing import Any
 
 import httpx
 
-from bench import loadgen
+from bench import loadgen, standin
 from bench.harness import GENERATOR_CORE, CpuMeter, pinned
 from bench.profile import Profile
+from devstack.broker import KafkaBroker
 from devstack.stack import Stack, StackConfig
 
-CONNECTOR = ("channel-bridge", "worker")
-SANDBOXES = ("liveengage-sandbox", "channel-sandbox")
+CONNECTOR = ("channel-bridge", "webhook-bridge", "worker")
+OTHERS = ("liveengage-sandbox", "channel-sandbox")  # LiveEngage (the stand-in) keeps the sandbox's process name
 # The bridges' per-channel and per-number limits protect a brand in production; here they would cap the load.
 UNLIMITED = {"LEC_CHANNEL_RATE": "1000000", "LEC_CHANNEL_BURST": "1000000", "LEC_CONSUMER_RATE": "1000000",
              "LEC_CONSUMER_BURST": "1000000", "LEC_ACCOUNT_RATE": "1000000", "LEC_ACCOUNT_BURST": "1000000"}
@@ -36,7 +41,8 @@ UNLIMITED = {"LEC_CHANNEL_RATE": "1000000", "LEC_CHANNEL_BURST": "1000000", "LEC
 
 def start_stack(bootstrap: str, run_dir: Path) -> Stack:
     os.environ.update(UNLIMITED)  # the stack passes the environment on to every process
-    config = StackConfig.on_free_ports(partitions=6, twilio_channels=[])  # info: the stack waits on "Ready"
+    config = StackConfig.on_free_ports(partitions=6, twilio_channels=[], liveengage_program=standin.command(),
+                                       console=False)
     stack = Stack(bootstrap, config, run_dir)
     stack.start()
     return stack
@@ -73,8 +79,8 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[int(share * (len(ordered) - 1))] if ordered else float("nan")
 
 
-def pids(stack: Stack, names: tuple[str, ...]) -> list[int]:
-    return [pid for name in names if (pid := stack.processes[name].pid) is not None]
+def pids(stack: Stack, names: tuple[str, ...]) -> dict[str, int]:
+    return {name: pid for name in names if (pid := stack.processes[name].pid) is not None}
 
 
 def load_for(stack: Stack, run_id: str) -> loadgen.Load:
@@ -83,15 +89,19 @@ def load_for(stack: Stack, run_id: str) -> loadgen.Load:
                         c.channel_secret, consumers=200, run_id=run_id)
 
 
-def end_to_end(stack: Stack, profile: Profile) -> dict[str, Any]:
+def end_to_end(stack: Stack, broker: KafkaBroker, profile: Profile) -> dict[str, Any]:
     """A batch sent as fast as the bridge takes it; sustained = the batch / (last arrival - first send)."""
     run_id = f"e2e{uuid.uuid4().hex[:6]}"
-    connector, sandboxes = CpuMeter(pids(stack, CONNECTOR)).start(), CpuMeter(pids(stack, SANDBOXES)).start()
+    processes = pids(stack, CONNECTOR + OTHERS) | ({"broker": broker.pid} if broker.pid else {})
+    meter = CpuMeter(processes.values()).start()
     started = time.time()
     sent = loadgen.run(load_for(stack, run_id), seconds=0, warmup=0, concurrency=profile.concurrency,
                        requests=profile.e2e_events)
     texts = wait_arrived(stack, run_id, sent["ok"], timeout=120 + profile.e2e_events / 5)
-    connector.stop(), sandboxes.stop()
+    meter.stop()
+    events = max(len(texts), 1)
+    per_process = {name: meter.seconds[pid] / events * 1e6 for name, pid in processes.items()}
+    per_process["load-generator"] = sent["generator_cpu_s"] / events * 1e6
     last_arrival = max((arrived for *_, arrived in texts), default=started * 1000) / 1000
     sustained = len(texts) / max(last_arrival - started, 1e-3)
     half = max(sustained / 2, 1.0)
@@ -103,8 +113,9 @@ def end_to_end(stack: Stack, profile: Profile) -> dict[str, Any]:
     return {
         "accepted": sent["ok"], "arrived": len(texts), "sustained_per_second": sustained,
         "bridge_per_second": sent["per_second"],
-        "connector_cpu_us_per_event": connector.total / max(len(texts), 1) * 1e6,
-        "sandbox_cpu_us_per_event": sandboxes.total / max(len(texts), 1) * 1e6,
+        "connector_cpu_us_per_event": sum(per_process[name] for name in CONNECTOR if name in per_process),
+        "sandbox_cpu_us_per_event": sum(per_process[name] for name in OTHERS if name in per_process),
+        "cpu_us_per_event": per_process,
         "half_load": {"offered_rate": half, "accepted": paced["ok"], "arrived": len(arrived),
                       "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
                       "max_ms": max(latencies, default=float("nan"))},
@@ -153,10 +164,10 @@ def replay(stack: Stack, profile: Profile, rate: float) -> dict[str, Any]:
             "consumers_out_of_order": out_of_order, "duplicates": duplicates}
 
 
-def run(bootstrap: str, run_dir: Path, profile: Profile) -> dict[str, Any]:
-    stack = start_stack(bootstrap, run_dir)
+def run(broker: KafkaBroker, run_dir: Path, profile: Profile) -> dict[str, Any]:
+    stack = start_stack(broker.bootstrap, run_dir)
     try:
-        e2e = end_to_end(stack, profile)
+        e2e = end_to_end(stack, broker, profile)
         replayed = replay(stack, profile, rate=max(e2e["sustained_per_second"] / 3, 1.0))
     finally:
         stack.stop()

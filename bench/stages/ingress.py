@@ -15,6 +15,7 @@ from typing import Any
 from bench import loadgen
 from bench.harness import SUBJECT_CORES, CpuMeter, Series, pinned
 from bench.profile import Profile
+from devstack.broker import KafkaBroker
 from devstack.ports import free_port
 from devstack.stack import ManagedProcess
 from kafkaclients import KafkaConnection
@@ -61,7 +62,8 @@ def measure(process: ManagedProcess, load: loadgen.Load, profile: Profile, rate:
             "generator_cpu_share": result["generator_cpu_share"]}
 
 
-def run(bootstrap: str, run_dir: Path, profile: Profile) -> dict[str, Any]:
+def run(broker: KafkaBroker, run_dir: Path, profile: Profile) -> dict[str, Any]:
+    bootstrap = broker.bootstrap
     # The worker's job in a stack; no worker runs in this stage.
     asyncio.run(prepare_topics(KafkaConnection(kafka_bootstrap=bootstrap), plan("lec-worker", 6, 1, 1), create=True))
     client_id, client_secret = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(18)

@@ -18,6 +18,7 @@ import aiohttp
 
 from bench.harness import GENERATOR_CORE, SUBJECT_CORES, CpuMeter, Series, pin_process, pinned
 from bench.profile import Profile
+from devstack.broker import KafkaBroker
 from devstack.ports import free_port
 from devstack.stack import ManagedProcess
 from streams import http, requests
@@ -101,7 +102,8 @@ async def compare(url: str, client_id: str, client_secret: str, profile: Profile
     return {name: {metric: series.summary() for metric, series in metrics.items()} for name, metrics in results.items()}
 
 
-def run(bootstrap: str, run_dir: Path, profile: Profile) -> dict[str, Any]:
+def run(broker: KafkaBroker, run_dir: Path, profile: Profile) -> dict[str, Any]:
+    bootstrap = broker.bootstrap
     client_id, client_secret = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(18)
     sandbox, url = start_sandbox(run_dir, client_id, client_secret)
     affinity = os.sched_getaffinity(0)

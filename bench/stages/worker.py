@@ -19,6 +19,7 @@ from bench.harness import SUBJECT_CORES, Series, pinned
 from bench.pipelines.work import sample_record
 from bench.profile import Profile
 from bench.stages.broker import create_topic
+from devstack.broker import KafkaBroker
 from kafkaclients import KafkaConnection
 from kafkaclients import clients as kafka
 
@@ -54,7 +55,8 @@ def run_pipeline(module: str, bootstrap: str, source: str, target: str, records:
     return result
 
 
-def run(bootstrap: str, run_dir: Path, profile: Profile) -> dict[str, Any]:
+def run(broker: KafkaBroker, run_dir: Path, profile: Profile) -> dict[str, Any]:
+    bootstrap = broker.bootstrap
     suffix = uuid.uuid4().hex[:6]
     source, target = f"bench.worker.in.{suffix}", f"bench.worker.out.{suffix}"
     asyncio.run(create_topic(bootstrap, source, 6))
