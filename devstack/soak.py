@@ -4,8 +4,9 @@ Starts a broker and stack of its own on free ports, then for ``--minutes`` (20 b
 consumers write every second and the agent answers each conversation, while every ``--chaos-every`` seconds one
 fault strikes in turn: broker SIGKILL and restart, worker SIGKILL and restart, a second worker joining and then
 leaving, worker SIGTERM and restart. At the end it checks that every message a bridge acknowledged reached the
-other side (A ⊆ K ⊆ E), counts duplicates, and shows the worker's memory and the consumer lag. Exit status 0
-only when nothing acknowledged was lost.
+other side (A ⊆ K ⊆ E), counts duplicates per conversation, checks each consumer's order, and shows the worker's
+memory and the consumer lag. Exit status 0 only when nothing acknowledged was lost, no conversation saw more
+repeated sends than there were hard kills (broker or worker SIGKILL), and every consumer's texts kept their order.
 """
 
 from __future__ import annotations
@@ -200,18 +201,25 @@ def report(stack: Stack, load: Load, faults: list[str], rss_start: float) -> int
         if not any(lost.values()) and not lost_agent:
             break
         time.sleep(2)
-    duplicates = sum(n - 1 for c in load.consumers for n in Counter(texts_at_liveengage(config, c)).values())
-    duplicates += sum(n - 1 for n in Counter(texts_at_channel(config)).values())
+    # Per conversation: a consumer's texts at LiveEngage, and each agent reply (one per conversation) at the channel.
+    at_liveengage = {c: texts_at_liveengage(config, c) for c in load.consumers}
+    repeats = [sum(n - 1 for n in Counter(texts).values()) for texts in at_liveengage.values()]
+    repeats += [n - 1 for n in Counter(texts_at_channel(config)).values()]
+    duplicates, worst = sum(repeats), max(repeats, default=0)
+    out_of_order = [c for c, texts in at_liveengage.items()
+                    if (said := [int(t.rsplit(" ", 1)[1]) for t in dict.fromkeys(texts)]) != sorted(said)]
+    hard_kills = sum(1 for fault in faults if "SIGKILL" in fault)
     acknowledged = sum(len(t) for t in load.acknowledged.values()) + len(load.agent_acknowledged)
     lost_count = sum(len(v) for v in lost.values()) + len(lost_agent)
     lag = asyncio.run(consumer_lag(stack.bootstrap, "lec-worker"))
     rss_end = rss_mb(stack.processes["worker"].pid)
     print(f"faults injected: {len(faults)} ({', '.join(faults) or 'none'})")
     print(f"acknowledged: {acknowledged} (consumer texts and agent texts); refused while down: {load.refused}")
-    print(f"lost: {lost_count}; duplicates delivered: {duplicates}")
+    print(f"lost: {lost_count}; duplicates delivered: {duplicates}, at most {worst} in one conversation "
+          f"(allowed: one per hard kill, {hard_kills}); conversations out of order: {len(out_of_order)}")
     print(f"worker RSS: {rss_start:.0f} MB at start (first worker), {rss_end:.0f} MB at the end; "
           f"consumer lag at the end: {lag}")
-    return 0 if lost_count == 0 else 1
+    return 0 if lost_count == 0 and worst <= hard_kills and not out_of_order else 1
 
 
 if __name__ == "__main__":

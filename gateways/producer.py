@@ -110,11 +110,13 @@ class EventProducer:
         if producer is None:
             raise BrokerUnavailableError("Kafka is not reachable yet")
         record_codec = codec(topic.value_record)
-        payloads = [(key.encode(), record_codec.encode(record)) for key, record in records]
+        payloads = [(key.encode(), record_codec.encode(record), topic.headers(record) or None)
+                    for key, record in records]
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout_s):
-                pending = [await producer.send(topic.name, value=value, key=key) for key, value in payloads]
+                pending = [await producer.send(topic.name, value=value, key=key, headers=headers)
+                           for key, value, headers in payloads]
                 await asyncio.gather(*pending)
             metrics.KAFKA_ACK_SECONDS.labels(topic.name).observe(time.perf_counter() - started)
             metrics.PRODUCED.labels(topic.name).inc(len(payloads))

@@ -12,6 +12,14 @@ class TopicSpec:
     name: str
     value_record: str
     key: str
+    # Value fields also written as record headers ``lec.<field>`` (UTF-8, absent when null), so that a reader can
+    # tell what a record is without decoding its value: the worker drops LiveEngage's echo of each consumer
+    # event by its ``lec.originator_role`` header.
+    header_fields: tuple[str, ...] = ()
+
+    def headers(self, record: dict[str, object]) -> list[tuple[str, bytes]]:
+        return [(f"lec.{name}", str(record[name]).encode()) for name in self.header_fields
+                if record.get(name) is not None]
 
     @property
     def dead_letters(self) -> TopicSpec:
@@ -21,7 +29,8 @@ class TopicSpec:
 
 CHANNEL_INBOUND = TopicSpec("lec.channel.inbound", "ChannelInbound", "channel_id:consumer_id")
 LIVEENGAGE_COMMANDS = TopicSpec("lec.liveengage.commands", "LiveEngageCommand", "channel_id:consumer_id")
-LIVEENGAGE_EVENTS = TopicSpec("lec.liveengage.events", "LiveEngageEvent", "conversation_id")
+LIVEENGAGE_EVENTS = TopicSpec("lec.liveengage.events", "LiveEngageEvent", "conversation_id",
+                              header_fields=("originator_role",))
 CONVERSATION_ROUTES = TopicSpec("lec.conversation.routes", "ConversationRoute", "conversation_id")
 CHANNEL_OUTBOUND = TopicSpec("lec.channel.outbound", "ChannelOutbound", "channel_id:consumer_id")
 CONSUMER_IDENTITIES = TopicSpec("lec.consumer.identities", "ConsumerIdentity", "lp_consumer_id")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -41,6 +42,7 @@ MESSAGING = "ms.MessagingEventNotification"
 TYPING_STATES = {"COMPOSING": True, "ACTIVE": False, "PAUSE": False}
 FILE_CONTENT_TYPES = {"JPG": "image/jpeg", "JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
                       "PDF": "application/pdf", "TXT": "text/plain", "IMG": "image/jpeg"}
+ORIGINATOR_HEADER = "lec.originator_role"
 TYPING_MARK = "typing="  # the seen-events marker of the typing state last sent to the channel
 
 
@@ -128,6 +130,13 @@ def conversation_change(event: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def consumers_own(event: EventT[bytes]) -> bool:
+    """Whether the webhook bridge marked the record as the consumer's own event (``TopicSpec.header_fields``)."""
+    headers = event.message.headers or ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return any(name == ORIGINATOR_HEADER and value == b"CONSUMER" for name, value in pairs)
+
+
 def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds, parked: ParkedEvents,
             dead_letters: DeadLetters, settings: WorkerSettings) -> None:
     """Register this flow's agents on ``app``."""
@@ -169,11 +178,13 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
         await dead_letters.consume(stream, route_event)
 
     async def route_event(event: EventT[bytes]) -> None:
+        if consumers_own(event):
+            return  # the consumer's own event coming back (one per text): told by its header, not decoded
         record = decode(EVENT, event)
         partition, generation = event.message.partition, event.message.generation_id
         parked.expire(partition, generation, record["received_at"])
         if record["originator_role"] == "CONSUMER":
-            return  # the consumer's own event coming back
+            return  # the same, written before the bridge set the header
         key = record["conversation_id"]
         route = routes.get(key)
         if route is not None and not parked.holds(key):

@@ -160,10 +160,15 @@ def consumer() -> str:
 def read_topic(stack: Stack, topic: TopicSpec) -> list[tuple[str, dict[str, Any]]]:
     """Every record in ``topic`` up to its current end, decoded: ``(key, record)`` pairs. Records that do not
     decode (other tests' poison records) are left out."""
+    return [(key, record) for key, record, _ in read_topic_with_headers(stack, topic)]
+
+
+def read_topic_with_headers(stack: Stack, topic: TopicSpec) -> list[tuple[str, dict[str, Any], dict[str, bytes]]]:
+    """As ``read_topic``, with each record's headers."""
 
     partition_count = stack.config.partitions
 
-    async def read() -> list[tuple[str, dict[str, Any]]]:
+    async def read() -> list[tuple[str, dict[str, Any], dict[str, bytes]]]:
         consumer = kafka.consumer(KafkaConnection(kafka_bootstrap=stack.bootstrap), enable_auto_commit=False)
         await consumer.start()
         try:
@@ -171,14 +176,15 @@ def read_topic(stack: Stack, topic: TopicSpec) -> list[tuple[str, dict[str, Any]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             end = await consumer.end_offsets(partitions)
-            records: list[tuple[str, dict[str, Any]]] = []
+            records: list[tuple[str, dict[str, Any], dict[str, bytes]]] = []
             remaining = {tp for tp in partitions if end[tp] > 0}
             while remaining:
                 batch = await consumer.getmany(*remaining, timeout_ms=1000)
                 for tp, messages in batch.items():
                     for message in messages:
                         try:
-                            records.append((message.key.decode(), codec(topic.value_record).decode(message.value)))
+                            records.append((message.key.decode(), codec(topic.value_record).decode(message.value),
+                                            dict(message.headers or ())))
                         except DecodeError:
                             continue
                     if await consumer.position(tp) >= end[tp]:

@@ -13,7 +13,8 @@ import pytest
 
 from devstack.stack import Stack
 from tests.conftest import PNG, wait_until
-from tests.e2e.conftest import DEADLINE_S, Sandboxes
+from schemas.topics import LIVEENGAGE_EVENTS
+from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_topic_with_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -199,6 +200,20 @@ def test_12_private_notes_and_echoes_are_not_sent(sandboxes: Sandboxes, consumer
     sandboxes.agent_says(conversation_id, "visible")
     wait_outbox(sandboxes, consumer, "the visible text", text="visible")
     assert [m["text"] for m in outbox_where(sandboxes, consumer, type="text")] == ["visible"]
+
+
+def test_12_echoes_are_marked_so_the_worker_drops_them_undecoded(stack: Stack, sandboxes: Sandboxes,
+                                                                   consumer: str) -> None:
+    """The webhook bridge writes each event's originator role as a header too: the worker drops the consumer's
+    echo (one per text) by it, without decoding the record; the agent's text still reaches the channel."""
+    conversation_id = sandboxes.open_conversation(consumer, "echo me")
+    sandboxes.agent_says(conversation_id, "seen by the channel")
+    wait_outbox(sandboxes, consumer, "the agent's text", text="seen by the channel")
+    events = [(record, headers) for _, record, headers in read_topic_with_headers(stack, LIVEENGAGE_EVENTS)
+              if record["conversation_id"] == conversation_id and record["event_type"] == "ContentEvent"]
+    roles = {record["originator_role"]: headers.get("lec.originator_role") for record, headers in events}
+    assert roles == {"CONSUMER": b"CONSUMER", "ASSIGNED_AGENT": b"ASSIGNED_AGENT"}
+    assert [m["text"] for m in outbox_where(sandboxes, consumer, type="text")] == ["seen by the channel"]
 
 
 def test_14_conversation_closed_unseen_is_reopened_and_the_text_resent(sandboxes: Sandboxes, consumer: str) -> None:
