@@ -43,6 +43,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_request_timeout=settings.produce_timeout_s,
+        producer_linger=settings.producer_linger_ms / 1000,
         # A record is acked only once Kafka acknowledged its table writes (the ledger; streams.engine.deadletters), so
         # the records a crash replays since the last commit are no-ops, except the one send in flight. A commit
         # per record would cost a round trip and Faust's commit work each (4x slower in the benchmark).

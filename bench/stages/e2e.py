@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench import loadgen, standin
+from bench import loadgen, pyspy, standin
 from bench.harness import GENERATOR_CORE, CpuMeter, pinned
 from bench.profile import Profile
 from devstack.broker import KafkaBroker
@@ -94,11 +94,13 @@ def end_to_end(stack: Stack, broker: KafkaBroker, profile: Profile) -> dict[str,
     run_id = f"e2e{uuid.uuid4().hex[:6]}"
     processes = pids(stack, CONNECTOR + OTHERS) | ({"broker": broker.pid} if broker.pid else {})
     meter = CpuMeter(processes.values()).start()
+    sampler = pyspy.Sampler(processes["worker"], stack.run_dir / "worker.pyspy")
     started = time.time()
     sent = loadgen.run(load_for(stack, run_id), seconds=0, warmup=0, concurrency=profile.concurrency,
                        requests=profile.e2e_events)
     texts = wait_arrived(stack, run_id, sent["ok"], timeout=120 + profile.e2e_events / 5)
     meter.stop()
+    worker_profile = sampler.stop()
     events = max(len(texts), 1)
     per_process = {name: meter.seconds[pid] / events * 1e6 for name, pid in processes.items()}
     per_process["load-generator"] = sent["generator_cpu_s"] / events * 1e6
@@ -120,6 +122,7 @@ def end_to_end(stack: Stack, broker: KafkaBroker, profile: Profile) -> dict[str,
                       "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
                       "max_ms": max(latencies, default=float("nan"))},
         "generator_cpu_share": sent["generator_cpu_share"],
+        "worker_profile": worker_profile,
     }
 
 
