@@ -20,7 +20,7 @@ from schemas.codec import codec
 from streams import metrics
 from streams.engine.commits import CommitKeeper
 from streams.engine.durability import Durability
-from streams.engine.faust_internals import forget_unacked, set_current_event
+from streams.engine.faust_internals import forget_unacked, hold_rebalance_for, set_current_event
 from streams.errors import RecordError, UnexpectedError
 from streams.engine.lanes import Lanes
 from streams.engine.topics import as_faust_topic, publish, publish_patience
@@ -127,6 +127,7 @@ class DeadLetters:
     async def _dispatch(self, lanes: Lanes, event: EventT[bytes],
                         handle: Callable[[EventT[bytes]], Awaitable[None]]) -> None:
         _in_lane(event, True)
+        hold_rebalance_for(self._app, event.message)  # a record read directly is not held yet
         await lanes.submit(_lane_of(event), lambda: self._carry_out(event, handle))
 
     async def _drain(self, lanes: Lanes) -> None:
