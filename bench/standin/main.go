@@ -1003,6 +1003,16 @@ func (s *standin) consumer(r *http.Request) (*consumerClaims, int) {
 }
 
 // authorized checks both tokens of a Send API call, answering the 401 itself when one fails.
+// authorizedBody: the Send API's two checks in order, the consumer's tokens, then the body; false once answered.
+func (s *standin) authorizedBody(w http.ResponseWriter, r *http.Request) (*consumerClaims, []byte, bool) {
+	consumer, ok := s.authorized(w, r)
+	if !ok {
+		return nil, nil, false
+	}
+	raw, ok := readBody(w, r)
+	return consumer, raw, ok
+}
+
 func (s *standin) authorized(w http.ResponseWriter, r *http.Request) (*consumerClaims, bool) {
 	if code := s.checkAppJWT(r); code != 0 {
 		writeRaw(w, 401, authAnswers[code])
@@ -1122,11 +1132,7 @@ func (s *standin) finish(w http.ResponseWriter, o outcome) {
 // Send API: CONVERSATION (batch)
 
 func (s *standin) conversation(w http.ResponseWriter, r *http.Request) {
-	consumer, ok := s.authorized(w, r)
-	if !ok {
-		return
-	}
-	raw, ok := readBody(w, r)
+	consumer, raw, ok := s.authorizedBody(w, r)
 	if !ok {
 		return
 	}
@@ -1217,11 +1223,7 @@ func (s *standin) openConversation(raw []byte, consumer *consumerClaims) outcome
 // Send API: SEND (one request)
 
 func (s *standin) send(w http.ResponseWriter, r *http.Request) {
-	consumer, ok := s.authorized(w, r)
-	if !ok {
-		return
-	}
-	raw, ok := readBody(w, r)
+	consumer, raw, ok := s.authorizedBody(w, r)
 	if !ok {
 		return
 	}
