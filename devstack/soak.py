@@ -206,8 +206,9 @@ def report(stack: Stack, load: Load, faults: list[str], rss_start: float) -> int
     repeats = [sum(n - 1 for n in Counter(texts).values()) for texts in at_liveengage.values()]
     repeats += [n - 1 for n in Counter(texts_at_channel(config)).values()]
     duplicates, worst = sum(repeats), max(repeats, default=0)
-    out_of_order = [c for c, texts in at_liveengage.items()
-                    if (said := [int(t.rsplit(" ", 1)[1]) for t in dict.fromkeys(texts)]) != sorted(said)]
+    said = {c: [int(t.rsplit(" ", 1)[1]) for t in dict.fromkeys(texts) if t.startswith(f"{c} says ")]
+            for c, texts in at_liveengage.items()}  # the consumer's own texts, first arrivals, in order
+    out_of_order = [c for c, numbers in said.items() if numbers != sorted(numbers)]
     hard_kills = sum(1 for fault in faults if "SIGKILL" in fault)
     acknowledged = sum(len(t) for t in load.acknowledged.values()) + len(load.agent_acknowledged)
     lost_count = sum(len(v) for v in lost.values()) + len(lost_agent)

@@ -32,7 +32,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
     app = faust.App(
         settings.app_id,
         **faust_options(settings),  # brokers and credentials: the same connection as every other client
-        store="memory://",  # tables are rebuilt from their changelog topics on start
+        store=f"{settings.store}://",  # memory: rebuilt from the changelogs on start; rocksdb: kept in datadir
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.kafka_replication_factor,
         # streams.provision creates or checks every topic first; with "check", Faust must not try to create any.

@@ -68,6 +68,10 @@ class WorkerSettings(KafkaConnection):
     app_id: str = Field("lec-worker", description="Faust app id: names the consumer group and changelog topics")
     partitions: int = Field(4, gt=0, description="partitions of every topic and table the worker declares")
     data_dir: Path = Path(".run/worker")
+    store: Literal["memory", "rocksdb"] = Field(
+        "memory", description="where the worker keeps its tables: memory (rebuilt from the changelogs on every "
+                              "start) or rocksdb (on LEC_DATA_DIR: a restart reads it and replays only the "
+                              "changelogs' tail)")
     web_host: str = Field("127.0.0.1", description="address of the worker's probes and metrics (0.0.0.0 in a pod)")
     web_port: int = Field(6066, description="port of the worker's /livez, /readyz and /metrics")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

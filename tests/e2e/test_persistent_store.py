@@ -1,0 +1,70 @@
+"""LEC_STORE=rocksdb: the worker keeps its tables in RocksDB on its volume (LEC_DATA_DIR). After a SIGKILL the
+restarted worker reads them there and starts reading each changelog where its store left off, instead of from the
+beginning; and, as with the memory store, nothing acknowledged is lost, order is kept and at most one send is
+repeated per conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.broker import KafkaBroker
+from devstack.stack import Stack, StackConfig
+from schemas.topics import CONVERSATIONS_TABLE
+from tests.e2e.conftest import Sandboxes
+from tests.e2e.traffic import Traffic, check_invariants, wait_for_some
+
+pytestmark = pytest.mark.e2e
+CONVERSATIONS_CHANGELOG = f"lec-worker-{CONVERSATIONS_TABLE}-changelog"
+
+
+@pytest.fixture(scope="module")
+def rocksdb_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A broker and stack of this module's own: the worker's consumer group and changelogs are its own."""
+    with KafkaBroker(log_path=tmp_path_factory.mktemp("store-kafka") / "broker.log") as broker:
+        config = StackConfig.on_free_ports(worker_env={"LEC_STORE": "rocksdb", "LEC_SESSION_TIMEOUT_S": "6"})
+        stack = Stack(broker.bootstrap, config, Path(tmp_path_factory.mktemp("store-stack")))
+        try:
+            stack.start()
+            yield stack
+        finally:
+            stack.stop()
+
+
+def reading_starts(log: str, changelog: str) -> dict[int, int]:
+    """Per partition of ``changelog``: the offset the worker's last table recovery in ``log`` started reading at
+    (-1: from the beginning), from Faust's "active offsets at start of reading" table."""
+    starts: dict[int, int] = {}
+    lines = log.splitlines()
+    marks = [i for i, line in enumerate(lines) if "active offsets at start of reading" in line]
+    topic = ""
+    for line in lines[marks[-1] + 1:] if marks else []:
+        if not line.startswith(("|", "+")):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) != 3 or not cells[1].isdigit():
+            continue
+        topic = topic if cells[0] == "〃" else cells[0]
+        if topic == changelog:
+            starts[int(cells[1])] = int(cells[2])
+    return starts
+
+
+def test_a_killed_worker_restarts_from_its_local_store(rocksdb_stack: Stack) -> None:
+    stack = rocksdb_stack
+    sandboxes = Sandboxes(stack)
+    traffic = Traffic(stack, consumers=4, per_consumer=8).start()
+    wait_for_some(sandboxes, traffic, 6)
+    worker = stack.processes["worker"]
+    before = len(worker.log())
+    worker.signal(9)
+    assert worker.process is not None
+    worker.process.wait(30)
+    stack.start_worker()
+    check_invariants(stack, sandboxes, traffic, repeats_per_conversation=1)
+    starts = reading_starts(stack.processes["worker"].log()[before:], CONVERSATIONS_CHANGELOG)
+    assert starts, "no table recovery after the restart"
+    assert any(offset >= 0 for offset in starts.values()), f"every changelog read from the beginning: {starts}"
+    sandboxes.http.close()
