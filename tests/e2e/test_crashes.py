@@ -102,7 +102,7 @@ def test_a_crash_with_fifty_conversations_in_flight(chaos: tuple[KafkaBroker, St
     """Fifty consumers write at once while every Send API call is slowed down, so that their conversations are
     in flight together in the worker's lanes when it is killed (or a second worker joins and leaves, or the
     broker is killed): per conversation, nothing acknowledged is lost, order is kept, and at most one send is
-    repeated (none after a SIGTERM; a rebalance was seen repeating one in 4 of the 50 conversations)."""
+    repeated per crash (none after a SIGTERM; one per rebalance, not yet none)."""
     broker, stack = chaos
     faults = f"{stack.config.liveengage_url}/sandbox/faults"
     consumers, per_consumer = 50, 4
@@ -138,7 +138,10 @@ def test_a_crash_with_fifty_conversations_in_flight(chaos: tuple[KafkaBroker, St
             broker.restart()
     finally:
         sandboxes.http.delete(faults)
-    duplicates = check_invariants(stack, sandboxes, traffic, repeats_per_conversation=0 if how == "sigterm" else 1)
+    # A rebalance was seen repeating the send in flight (the revocation did not wait for the lanes: open in issue
+    # 18); the rebalance here is two, the worker joining and leaving.
+    allowed = {"sigkill": 1, "sigterm": 0, "rebalance": 2, "broker-sigkill": 1}[how]
+    duplicates = check_invariants(stack, sandboxes, traffic, repeats_per_conversation=allowed)
     print(f"{how} with {busiest} conversations in flight: {duplicates} repeated sends in all")
 
 
