@@ -1,9 +1,9 @@
 """Every use the worker makes of Faust's internals, and only here.
 
-The engine needs six things Faust does not offer as API: deliver every fetched record (its read offsets drop
+The engine needs five things Faust does not offer as API: deliver every fetched record (its read offsets drop
 some), commit what the engine says (its acked lists can pass over a record never carried out), tell a lane's task
-which record it works for (tables write to that record's changelog partition), let a record join or leave the set
-Faust waits for before a rebalance, and empty the producer's changelog buffer before a flush. Each is one function
+which record it works for (tables write to that record's changelog partition), let a record leave the set Faust
+waits for before a rebalance, and empty the producer's changelog buffer before a flush. Each is one function
 below; ``tests/unit/test_faust_internals.py`` checks that the attributes they touch still exist with the shape
 relied on, so a Faust upgrade that moves them fails there, by name, and nowhere else.
 """
@@ -27,14 +27,6 @@ def set_current_event(event: EventT[Any]) -> None:
     """Make ``event`` the record being processed in this task: Faust's tables find the changelog partition of a
     write through it, and a lane's task (or a record read directly) is not one Faust set it for."""
     _current_event.set(weakref.ref(event))
-
-
-def hold_rebalance_for(app: AppT, message: Message) -> None:
-    """Make a rebalance (or a stop) wait for ``message`` as for the records Faust delivered: a record read directly
-    (``streams.engine.commits``) is not in the set Faust waits for until it is acked."""
-    consumer = app.consumer
-    if message not in consumer.unacked:
-        consumer.track_message(message)
 
 
 def forget_unacked(app: AppT, message: Message) -> None:

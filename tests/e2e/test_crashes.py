@@ -99,13 +99,15 @@ def in_flight(stack: Stack, topic: str) -> tuple[int, int]:
 @pytest.mark.parametrize("how", ["sigkill", "sigterm", "rebalance", "broker-sigkill"])
 def test_a_crash_with_fifty_conversations_in_flight(chaos: tuple[KafkaBroker, Stack], sandboxes: Sandboxes,
                                                     how: str) -> None:
-    """Fifty consumers write at once while every Send API call is slowed down, so that their conversations are
-    in flight together in the worker's lanes when it is killed (or a second worker joins and leaves, or the
+    """Sixty consumers write at once while every Send API call is slowed down, so that fifty or more of their
+    conversations are in flight together in the worker's lanes when it is killed (or a second worker joins and leaves, or the
     broker is killed): per conversation, nothing acknowledged is lost, order is kept, and at most one send is
-    repeated per crash (none after a SIGTERM; one per rebalance, not yet none)."""
+    repeated (none after a SIGTERM or a rebalance)."""
     broker, stack = chaos
     faults = f"{stack.config.liveengage_url}/sandbox/faults"
-    consumers, per_consumer = 50, 4
+    # Sixty write, so that fifty have a record in flight at once within the worker's 64 (a conversation can
+    # hold two of them, one running and one queued behind it).
+    consumers, per_consumer, wanted = 60, 4, 50
     traffic = Traffic(stack, consumers=consumers, per_consumer=per_consumer)
     slow = {"endpoint": "send", "delay_s": 1.0, "count": consumers * per_consumer * 2}
     try:
@@ -115,10 +117,10 @@ def test_a_crash_with_fifty_conversations_in_flight(chaos: tuple[KafkaBroker, St
 
         def enough_in_flight() -> int:
             seen.append(in_flight(stack, LIVEENGAGE_COMMANDS.name))
-            return seen[-1][1] if seen[-1][1] >= consumers else 0
+            return seen[-1][1] if seen[-1][1] >= wanted else 0
 
         try:
-            busiest = wait_until(enough_in_flight, timeout=RECOVERY_S, what=f"{consumers} conversations in flight",
+            busiest = wait_until(enough_in_flight, timeout=RECOVERY_S, what=f"{wanted} conversations in flight",
                                  interval=0.05)
         except AssertionError:
             raise AssertionError(f"at most {max(seen)} (records, conversations) in flight") from None
@@ -138,9 +140,7 @@ def test_a_crash_with_fifty_conversations_in_flight(chaos: tuple[KafkaBroker, St
             broker.restart()
     finally:
         sandboxes.http.delete(faults)
-    # A rebalance was seen repeating the send in flight (the revocation did not wait for the lanes: open in issue
-    # 18); the rebalance here is two, the worker joining and leaving.
-    allowed = {"sigkill": 1, "sigterm": 0, "rebalance": 2, "broker-sigkill": 1}[how]
+    allowed = {"sigkill": 1, "sigterm": 0, "rebalance": 0, "broker-sigkill": 1}[how]
     duplicates = check_invariants(stack, sandboxes, traffic, repeats_per_conversation=allowed)
     print(f"{how} with {busiest} conversations in flight: {duplicates} repeated sends in all")
 
@@ -187,7 +187,7 @@ def test_19_a_second_worker_joins_and_leaves_mid_stream(chaos: tuple[KafkaBroker
     stack.start_worker("worker-2")
     wait_for_some(sandboxes, traffic, 14)
     stack.processes["worker-2"].stop()
-    check_invariants(stack, sandboxes, traffic, repeats_per_conversation=2)  # joined, left
+    check_invariants(stack, sandboxes, traffic, repeats_per_conversation=0)  # the lanes drain before each move
 
 
 def test_25_conversations_continue_after_local_state_is_lost(chaos: tuple[KafkaBroker, Stack],
