@@ -18,8 +18,12 @@ class TopicSpec:
     header_fields: tuple[str, ...] = ()
 
     def headers(self, record: dict[str, object]) -> list[tuple[str, bytes]]:
-        return [(f"lec.{name}", str(record[name]).encode()) for name in self.header_fields
+        return [(self.header_name(name), str(record[name]).encode()) for name in self.header_fields
                 if record.get(name) is not None]
+
+    @staticmethod
+    def header_name(field: str) -> str:
+        return f"lec.{field}"
 
     @property
     def dead_letters(self) -> TopicSpec:

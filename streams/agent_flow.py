@@ -42,7 +42,7 @@ MESSAGING = "ms.MessagingEventNotification"
 TYPING_STATES = {"COMPOSING": True, "ACTIVE": False, "PAUSE": False}
 FILE_CONTENT_TYPES = {"JPG": "image/jpeg", "JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
                       "PDF": "application/pdf", "TXT": "text/plain", "IMG": "image/jpeg"}
-ORIGINATOR_HEADER = "lec.originator_role"
+ORIGINATOR_HEADER = LIVEENGAGE_EVENTS.header_name("originator_role")
 TYPING_MARK = "typing="  # the seen-events marker of the typing state last sent to the channel
 
 

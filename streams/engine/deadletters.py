@@ -131,9 +131,9 @@ class DeadLetters:
         await lanes.submit(_lane_of(event), lambda: self._carry_out(event, handle))
 
     async def _drain(self, lanes: Lanes) -> None:
-        """The worker is stopping (SIGTERM): let the records in flight finish their sends and their state, so
-        that none is half done, or done twice after the restart. Those still waiting for their turn are left
-        (``_carry_out``): Faust has suspended its flow of records."""
+        """The worker is stopping (SIGTERM) or its partitions are moving (a rebalance): let the records in flight
+        finish their sends and their state, so that none is half done, or done twice by the next owner. Those
+        still waiting for their turn are left (``_carry_out``): Faust has suspended its flow of records."""
         if not await lanes.drain(IN_FLIGHT_GRACE_S):
             logger.critical("stopping with %d records still in flight after %.0fs: exiting without committing them",
                             lanes.in_flight(), IN_FLIGHT_GRACE_S)
@@ -143,8 +143,7 @@ class DeadLetters:
         """Faust's stop does not wait for the streams' records (its consumer already counts as stopping) and
         closes the HTTP client and the tables before it stops the agents: the lanes drain here, once Faust has
         suspended its flow of records and before anything they use is closed; the consumer commits after."""
-        for lanes in set(self._lanes.values()):
-            await self._drain(lanes)
+        await self._drain_all()
 
     async def _drain_before_revocation(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Faust sends this once it has waited for the records it delivered, before the partitions move; the
@@ -153,7 +152,10 @@ class DeadLetters:
         running = sum(lanes.in_flight() for lanes in set(self._lanes.values()))
         if running:
             logger.info("partitions revoked with %d records still in the lanes: waiting for them", running)
-        for lanes in set(self._lanes.values()):
+        await self._drain_all()
+
+    async def _drain_all(self) -> None:
+        for lanes in set(self._lanes.values()):  # agents of several topics can share one
             await self._drain(lanes)
 
     def in_flight(self) -> dict[str, tuple[int, int]]:
