@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,3 +35,13 @@ def load(name: str) -> Any:
 def all_record_names() -> list[str]:
     """Full names of every record schema shipped in this package."""
     return sorted(p.name.removesuffix(".avsc") for p in SCHEMA_DIR.glob("*.avsc"))
+
+
+HISTORY_DIR = SCHEMA_DIR / "history"
+
+
+def earlier_writers() -> list[Any]:
+    """Earlier versions of changed schemas (``history/<full name>.<fingerprint>.json``, named types inline): records
+    they wrote stay in the changelogs and topics after an upgrade, and must still decode. Before a schema changes,
+    its released version is saved there."""
+    return [fastavro.schema.parse_schema(json.loads(path.read_text())) for path in sorted(HISTORY_DIR.glob("*.json"))]

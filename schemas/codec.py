@@ -16,7 +16,7 @@ from typing import Any
 import fastavro
 import fastavro.schema
 
-from schemas import SchemaError, all_record_names, load
+from schemas import SchemaError, all_record_names, earlier_writers, load
 
 MARKER = b"\xc3\x01"
 HEADER_LENGTH = len(MARKER) + 8
@@ -38,7 +38,8 @@ def fingerprint(schema: Any) -> bytes:
 
 @cache
 def _writers_by_fingerprint() -> dict[bytes, Any]:
-    return {fingerprint(load(name)): load(name) for name in all_record_names()}
+    current = [load(name) for name in all_record_names()]
+    return {fingerprint(schema): schema for schema in [*earlier_writers(), *current]}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas import all_record_names, load
+from schemas import all_record_names, earlier_writers, load
 from schemas.codec import MARKER, DecodeError, EncodeError, codec, fingerprint
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123000, tzinfo=timezone.utc)
@@ -54,13 +54,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "opened_at": NOW, "updated_at": NOW, "last_conversation_id": "c-0", "skill_id": "17",
         "agent_id": "agent-1", "change_ts": 1717431522913, "pending": [b"\xc3\x01queued"], "retrying": True,
         "ledger": ["m-0", "m-1"],
-        "published": {"0": "m-1"}},
+        "published": {"0": "m-1"}, "routes": {"c-0": 1717431500000, "c-1": 0}},
     "liveengage.connector.ConsumerIdentity": {
         "lp_consumer_id": "ab" * 32, "account_id": "74839201", "channel_id": "sms", "consumer_id": "+4917",
-        "change": CHANGE},
+        "change": CHANGE, "seen_at": NOW, "forget_before": None},
     "liveengage.connector.ConversationRoute": {
         "conversation_id": "c-1", "account_id": "74839201", "channel_id": "sms", "consumer_id": "+4917",
-        "opened_at": NOW},
+        "opened_at": NOW, "forgotten": False},
     "liveengage.connector.AnalyticsEvent": {
         "event_id": "m-1", "kind": "CONSUMER_MESSAGE", "occurred_at": NOW, "account_id": "74839201",
         "channel_id": "sms", "conversation_id": "c-1", "consumer_digest": "0f" * 32, "content_type": "text/plain",
@@ -120,3 +120,20 @@ def test_truncated_body_raises_decode_error() -> None:
 def test_record_that_does_not_fit_raises_encode_error() -> None:
     with pytest.raises(EncodeError):
         codec("ChannelOutbound").encode({"message_id": 5})
+
+
+@pytest.mark.parametrize("writer", earlier_writers(), ids=lambda schema: schema["name"])
+def test_records_of_an_earlier_schema_version_still_decode(writer: Any) -> None:
+    """A record that an earlier release wrote (in a changelog, or a topic not yet read) decodes after the upgrade:
+    the fields added since take their defaults."""
+    name = writer["name"]
+    earlier_record = {field["name"]: value for field in writer["fields"]
+                      if (value := EXAMPLES[name].get(field["name"])) is not None or field["name"] in EXAMPLES[name]}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, writer, earlier_record)
+    data = MARKER + fingerprint(writer) + body.getvalue()
+    assert fingerprint(writer) != fingerprint(load(name)), "history holds the current version: nothing to test"
+    decoded = codec(name).decode(data)
+    added = {field["name"]: field["default"] for field in load(name)["fields"]
+             if field["name"] not in {f["name"] for f in writer["fields"]}}
+    assert decoded == earlier_record | added

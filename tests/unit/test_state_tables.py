@@ -12,7 +12,7 @@ from streams import state as state_module
 from streams.state import RecordTable, StagedRecords
 
 ROUTE = {"conversation_id": "c-1", "account_id": "123", "channel_id": "sms", "consumer_id": "+1555",
-         "opened_at": datetime(2026, 12, 6, tzinfo=timezone.utc)}
+         "opened_at": datetime(2026, 12, 6, tzinfo=timezone.utc), "forgotten": False}
 
 
 class CountingTable(dict[str, bytes]):
