@@ -1,6 +1,7 @@
 """Entry point. ``python -m streams [worker]`` waits for Kafka and creates (or checks) the topics, then runs the
 Faust worker until SIGTERM; ``python -m streams register-webhooks`` registers the webhook bridge in each account's
-app installation; ``python -m streams topics`` prints the topics and ACLs a cluster needs."""
+app installation; ``python -m streams topics`` prints the topics and ACLs a cluster needs; ``python -m streams erase`` has the
+worker forget one consumer (a data-subject request)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 import deadletters
-from streams import http, registration, topic_plan
+from streams import erasure, http, registration, topic_plan
 from streams.app import create_app, execute
 from streams.errors import StreamsError
 from streams.liveengage import LiveEngageClient
@@ -24,7 +25,8 @@ from telemetry import logs, startup
 
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: Kubernetes shows why the process stopped
 USAGE = ("usage: python -m streams [worker | register-webhooks | topics [--format kafka-cli|strimzi] | "
-         "dead-letters list [--source TOPIC] | dead-letters replay --source TOPIC]")
+         "dead-letters list [--source TOPIC] | dead-letters replay --source TOPIC | "
+         "erase --channel CHANNEL --consumer ID]")
 
 
 def planned_topics(settings: WorkerSettings) -> topic_plan.TopicPlan:
@@ -90,12 +92,29 @@ def dead_letters(settings: WorkerSettings, argv: list[str]) -> int:
     return 0
 
 
+def erase(settings: WorkerSettings, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streams erase",
+                                     description="forget everything the worker keeps about one consumer: "
+                                                 "conversation state, routes, identity, deliveries, opt-out")
+    parser.add_argument("--channel", required=True, help="the channel id, as in LEC_CHANNELS")
+    parser.add_argument("--consumer", required=True, help="the consumer's id on that channel (e.g. a phone number)")
+    args = parser.parse_args(argv)
+    try:
+        command_id = asyncio.run(erasure.request_erasure(settings, args.channel, args.consumer))
+    except erasure.UnknownChannelError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"erasure requested ({command_id}): the worker forgets the consumer once it reaches the request")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "worker"
     commands: dict[str, Callable[[WorkerSettings], int]] = {
         "worker": run_worker, "register-webhooks": register_webhooks,
         "dead-letters": functools.partial(dead_letters, argv=argv[1:]),
         "topics": functools.partial(topics, argv=argv[1:]),
+        "erase": functools.partial(erase, argv=argv[1:]),
     }
     if command not in commands:
         print(USAGE, file=sys.stderr)

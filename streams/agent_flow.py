@@ -149,7 +149,12 @@ def install(app: faust.App, topics: Topics, routes: RecordTable, seen: RecentIds
 
     async def index(event: EventT[bytes]) -> None:
         key = key_of(event)
-        routes.put(key, decode(ROUTE, event))
+        route = decode(ROUTE, event)
+        if route["forgotten"]:  # state retention or erasure (streams.retention): parked events age out alone
+            routes.delete(key)
+            seen.forget(key)
+            return
+        routes.put(key, route)
         # Routes and events share keys and partition counts, so this conversation's parked events are here.
         await release(key, event.message.partition)
 

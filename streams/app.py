@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import faust
 from mode import Service
 
 from kafkaclients import faust_options
 from schemas import topics as catalogue
-from streams import agent_flow, consumer_flow, delivery, http, identities, metrics, topic_plan
+from streams import agent_flow, consumer_flow, delivery, http, identities, metrics, retention, topic_plan
 from streams.analytics import Analytics
 from streams.channels import ChannelClient
 from streams.engine.deadletters import DeadLetters, HandledOnlyEvent
@@ -19,6 +21,8 @@ from streams.settings import WorkerSettings
 from streams.sender import ConversationSender
 from streams.state import RecentIds, RecordTable
 from streams.engine.topics import Topics, set_publish_patience
+
+logger = logging.getLogger(__name__)
 
 
 # Redeliveries of a webhook come within LiveEngage's retry window, replays of a delivery right after a crash:
@@ -79,20 +83,31 @@ def create_app(settings: WorkerSettings) -> faust.App:
     channels = ChannelClient(client, settings)
     choices = RecordTable(tables[catalogue.CHOICES_TABLE], "OfferedChoices")
     analytics = Analytics(topics.analytics_events, settings.analytics_key)
-    sender = ConversationSender(RecordTable(tables[catalogue.CONVERSATIONS_TABLE], "ConversationState"),
-                                LiveEngageClient(client, settings), channels, topics, dead_letters, analytics,
-                                settings)
     opt_outs = OptOuts(tables[catalogue.OPT_OUTS_TABLE])
+    delivered = RecentIds(tables[catalogue.DELIVERED_TABLE], keep=DELIVERIES_KEPT)
+    conversations = RecordTable(tables[catalogue.CONVERSATIONS_TABLE], "ConversationState")
+    sender = ConversationSender(conversations, LiveEngageClient(client, settings), channels, topics, dead_letters,
+                                analytics, retention.Forgetting(topics, choices, delivered, opt_outs), settings)
     consumer_flow.install(app, topics, sender, choices, opt_outs, dead_letters, settings)
-    identities.install(app, topics, RecordTable(tables[catalogue.IDENTITIES_TABLE], "ConsumerIdentity"),
-                       dead_letters)
+    consumer_identities = RecordTable(tables[catalogue.IDENTITIES_TABLE], "ConsumerIdentity")
+    identities.install(app, topics, consumer_identities, dead_letters)
     parked = ParkedEvents(tables[catalogue.PARKED_TABLE], max_age_s=settings.foreign_event_max_age_s,
                           max_events=settings.parked_events_max, max_conversations=settings.parked_conversations_max)
     agent_flow.install(app, topics, RecordTable(tables[catalogue.ROUTES_TABLE], "ConversationRoute"),
                        RecentIds(tables[catalogue.SEEN_EVENTS_TABLE], keep=SEEN_EVENTS_KEPT), parked, dead_letters,
                        settings)
-    delivered = RecentIds(tables[catalogue.DELIVERED_TABLE], keep=DELIVERIES_KEPT)
     delivery.install(app, topics, delivered, choices, opt_outs, dead_letters, channels, analytics, settings)
+    sweep = retention.Sweep(app, topics, conversations, consumer_identities, settings.state_retention_s,
+                            settings.partitions)
+
+    async def sweep_state() -> None:
+        try:
+            await sweep.run()
+        except Exception:  # noqa: BLE001 - a sweep that failed is done again at the next interval
+            logger.exception("state retention sweep failed; trying again in %ss", settings.state_sweep_interval_s)
+
+    app.timer(settings.state_sweep_interval_s, name="state_retention_sweep")(sweep_state)
+
     return app
 
 

@@ -7,6 +7,9 @@ consumer) and ``route_agent_events`` announces conversation changes that have no
 lp_consumer_id, so ``match_identities`` sees them together. Once both are known it publishes the
 conversation's route and hands the newest open change to the consumer's sender, which adopts the conversation
 (unless its state knows better) and sends the texts it had queued.
+
+Requests to forget an identity (``streams.retention``) come the same way; one announced again since the request
+is kept.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from schemas.topics import consumer_key
 from streams.conversation import is_over
 from streams.engine.deadletters import DeadLetters
 from streams.records import decode, key_of
+from streams.retention import identity_forgotten
 from streams.state import RecordTable
 from streams.engine.topics import Topics, publish
 
@@ -51,7 +55,12 @@ def install(app: faust.App, topics: Topics, identities: RecordTable, dead_letter
 
     async def match(event: EventT[bytes]) -> None:
         key = key_of(event)
-        identity = merged(identities.get(key), decode(IDENTITY, event))
+        news = decode(IDENTITY, event)
+        if news["forget_before"] is not None:  # state retention or erasure (streams.retention)
+            if identity_forgotten(identities.get(key), news["forget_before"]):
+                identities.delete(key)
+            return
+        identity = merged(identities.get(key), news) | {"seen_at": datetime.now(timezone.utc)}
         identities.put(key, identity)
         change = identity["change"]
         if change is None or is_over(change) or identity["channel_id"] is None \

@@ -19,6 +19,8 @@ HTTP_CALLS = Counter("lec_worker_http_calls_total", "Outbound HTTP calls (Send A
 FOREIGN_EVENTS = Counter("lec_worker_foreign_events_total", "LiveEngage events dropped because their conversation "
                          "never became the connector's (no route within the age limit, or over the count limit)",
                          ["reason"])
+STATE_FORGOTTEN = Counter("lec_worker_state_forgotten_total", "Consumers whose state the worker forgot, by why: "
+                          "expired (past LEC_STATE_RETENTION_S) or erased (on request)", ["reason"])
 RETRIES = Counter("lec_worker_retries_total", "Retries scheduled or waited for, by what is retried", ["what"])
 # Bridge receipt to the far side's acceptance: LiveEngage's (consumer messages), the channel gateway's (agent's).
 LATENCY = Histogram("lec_worker_end_to_end_seconds", "Receipt at a bridge to acceptance by the other side",

@@ -42,6 +42,8 @@ class OptOuts:
         if key in self:
             del self._table[key]
 
+    forget = opt_in  # an erased consumer's opt-out goes with the rest (README, "State retention")
+
     def first_blocked(self, key: str) -> bool:
         """True the first time a message is held back since the opt-out (the agent is told once)."""
         if self._table.get(key) == OPTED_OUT:

@@ -23,6 +23,7 @@ from streams.engine.deadletters import DeadLetters
 from streams.errors import (AMBIGUOUS_NOTE, ConsumerJwsRejectedError, RecordError, RemoteRejectedError,
                             RemoteUnavailableError, UnsupportedEventError)
 from streams.liveengage import LiveEngageClient
+from streams.retention import Forgetting, epoch_ms, is_expired, stale_routes
 from streams.settings import ChannelRoute, WorkerSettings
 from streams.state import RecordTable, StagedRecords
 from streams.engine.topics import Topics, publish
@@ -58,7 +59,7 @@ def new_state(command: dict[str, Any]) -> dict[str, Any]:
         "consumer_id": command["consumer_id"], "status": Status.CLOSED.value, "conversation_id": None,
         "dialog_id": None, "lp_consumer_id": None, "consumer_jws": None, "opened_at": None, "updated_at": now(),
         "last_conversation_id": None, "skill_id": None, "agent_id": None, "change_ts": 0, "pending": [],
-        "retrying": False, "ledger": [], "published": {},
+        "retrying": False, "ledger": [], "published": {}, "routes": {},
     }
 
 
@@ -72,9 +73,15 @@ def moved(state: dict[str, Any], trigger: Trigger, **changes: Any) -> dict[str, 
     return state | changes | {"status": next_status(state["status"], trigger).value, "updated_at": now()}
 
 
+def routes_closed(state: dict[str, Any]) -> dict[str, int]:
+    """The consumer's routes once their open conversation closed: its closing time starts their retention."""
+    closed_at = epoch_ms(now())
+    return {id_: closed or closed_at for id_, closed in state["routes"].items()}
+
+
 def closed(state: dict[str, Any], trigger: Trigger) -> dict[str, Any]:
     return moved(state, trigger, last_conversation_id=state["conversation_id"], conversation_id=None,
-                 dialog_id=None, agent_id=None, published={})
+                 dialog_id=None, agent_id=None, published={}, routes=routes_closed(state))
 
 
 class Queued(Exception):
@@ -83,8 +90,10 @@ class Queued(Exception):
 
 class ConversationSender:
     def __init__(self, table: RecordTable, liveengage: LiveEngageClient, channels: ChannelClient, topics: Topics,
-                 dead_letters: DeadLetters, analytics: Analytics, settings: WorkerSettings) -> None:
+                 dead_letters: DeadLetters, analytics: Analytics, forgetting: Forgetting,
+                 settings: WorkerSettings) -> None:
         self._table = StagedRecords(table)
+        self._forgetting = forgetting
         self._analytics = analytics
         self._dead_letters = dead_letters
         self._handlers: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[None]]] = {
@@ -92,6 +101,7 @@ class ConversationSender:
             "ACCEPT_STATUS": self._accept_status, "CHAT_STATE": self._chat_state, "CLOSE": self._close,
             "SUBMIT_SURVEY": self._submit_survey, "APPLY_CHANGE": self._apply_change,
             "AGENT_RECEIPT": self._agent_receipt, "AGENT_FILE": self._agent_file,
+            "EXPIRE": self._expire, "ERASE": self._erase,
         }
         self._liveengage = liveengage
         self._channels = channels
@@ -268,7 +278,7 @@ class ConversationSender:
                 raise
             logger.info("conversation %s was closed in LiveEngage; opening a new one", state["conversation_id"])
             reopening = moved(state, Trigger.FOUND_CLOSED, last_conversation_id=state["conversation_id"],
-                              conversation_id=None, dialog_id=None)
+                              conversation_id=None, dialog_id=None, routes=routes_closed(state))
             state = await self._ensure_open(key, command, self._save(key, reopening))
             answer = await self._send(state, requests.publish(state["conversation_id"], state["dialog_id"], event))
         text = event["message"] if command["action"] == "PUBLISH_TEXT" else None
@@ -314,8 +324,13 @@ class ConversationSender:
                       dialog_id: str, skill_id: str | None, agent_id: str | None) -> dict[str, Any]:
         """Record the consumer's conversation and publish its route, so its agent events reach the channel."""
         opened = now()
+        stale = stale_routes(state["routes"], opened - timedelta(seconds=self._settings.state_retention_s))
+        routes = {id_: closed_at for id_, closed_at in state["routes"].items() if id_ not in stale}
         state = self._save(key, moved(state, trigger, conversation_id=conversation_id, dialog_id=dialog_id,
-                                      opened_at=opened, published={}, agent_id=agent_id, skill_id=skill_id))
+                                      opened_at=opened, published={}, agent_id=agent_id, skill_id=skill_id,
+                                      routes=routes | {conversation_id: 0}))
+        # A consumer who comes back again and again keeps their state: their long-closed conversations go.
+        await self._forgetting.routes(state, stale)
         logger.info("conversation %s on account %s: %s", conversation_id, state["account_id"], trigger.value)
         route_record = {"conversation_id": conversation_id, "account_id": state["account_id"],
                         "channel_id": state["channel_id"], "consumer_id": state["consumer_id"], "opened_at": opened}
@@ -465,7 +480,8 @@ class ConversationSender:
         route_record = {"conversation_id": state["conversation_id"], "account_id": state["account_id"],
                         "channel_id": state["channel_id"], "consumer_id": state["consumer_id"], "opened_at": now()}
         await publish(self._topics.conversation_routes, dialog_id, ROUTE.encode(route_record))
-        return self._save(key, moved(state, Trigger.SURVEY_OPENED, dialog_id=dialog_id))
+        return self._save(key, moved(state, Trigger.SURVEY_OPENED, dialog_id=dialog_id,
+                                     routes=state["routes"] | {dialog_id: 0}))
 
     async def _other_conversation(self, key: str, change: dict[str, Any], state: dict[str, Any]) -> None:
         """A conversation of this consumer that the connector did not open: adopt it when it is open and the
@@ -482,6 +498,25 @@ class ConversationSender:
             await self._drain(key)
         elif is_over(change) and state["status"] == Status.OPENING and state["pending"]:
             await self._drain(key)  # the first queued text opens a conversation again
+
+    # State retention (streams.retention): the sweep asks, the state is checked again here, in order.
+    async def _expire(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        stored = self._table.get(key)
+        cutoff = now() - timedelta(seconds=self._settings.state_retention_s)
+        if stored is None or not is_expired(stored, cutoff):
+            return  # forgotten already, or the consumer came back since the sweep looked
+        self._table.delete(key)
+        await self._forgetting.consumer(key, stored, erase=False)
+        logger.info("state of a consumer on channel %s expired (last activity %s)", stored["channel_id"],
+                    stored["updated_at"].isoformat())
+
+    async def _erase(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        """A data-subject request: everything kept about the consumer goes, whatever their conversation's state,
+        texts still queued included (LiveEngage keeps its own records; README, "State retention")."""
+        stored = self._table.get(key)
+        self._table.delete(key)
+        await self._forgetting.consumer(key, stored, erase=True)
+        logger.info("state of a consumer on channel %s erased on request", command["channel_id"])
 
     async def _agent_receipt(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
         if not self._route(state).capabilities.receipts or state["conversation_id"] is None:

@@ -106,6 +106,13 @@ class WorkerSettings(KafkaConnection):
     parked_events_max: int = Field(200, ge=1, description="events kept per conversation with no route")
     parked_conversations_max: int = Field(10000, ge=1, description="conversations with no route whose events are "
                                           "kept, per partition; the oldest is dropped beyond it")
+    # A month: past LiveEngage's own auto-close and survey windows, so that what is forgotten is over (README,
+    # "State retention").
+    state_retention_s: float = Field(30 * 86400, gt=0, description="how long a consumer with no open conversation "
+                                     "is remembered after their last activity: their conversation state, routes, "
+                                     "identity and recent deliveries; then their next text opens a new conversation")
+    state_sweep_interval_s: float = Field(3600, gt=0, description="how often each worker looks for state past "
+                                          "LEC_STATE_RETENTION_S")
     public_webhook_url: str | None = Field(default=None, description="the webhook bridge's URL as LiveEngage "
                                                                     "reaches it; register-webhooks registers it")
     webhook_retention_s: int | None = Field(default=86400, ge=2, le=259200, description="time-to-live retry "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 from faust.types import TableT
@@ -47,6 +48,19 @@ class RecordTable:
         self._table[key] = raw
         self._remember(key, raw, record)
 
+    def delete(self, key: str) -> None:
+        """Forget ``key``: its changelog gets a tombstone, so compaction removes it there too."""
+        self._decoded.pop(key, None)
+        if self._table.get(key) is not None:
+            del self._table[key]
+
+    def scan(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every key this worker holds with its record, decoded without displacing the busy keys' decodings
+        (for the retention sweep, which reads outside any event and writes nothing)."""
+        for key, raw in list(self._table.items()):
+            if raw is not None:
+                yield key, self._codec.decode(raw)
+
     def _remember(self, key: str, raw: bytes, record: dict[str, Any]) -> None:
         self._decoded[key] = (raw, record)
         self._decoded.move_to_end(key)
@@ -74,6 +88,10 @@ class StagedRecords:
 
     def put(self, key: str, record: dict[str, Any]) -> None:
         self._staged[key] = record
+
+    def delete(self, key: str) -> None:
+        self._staged.pop(key, None)
+        self._table.delete(key)
 
     def write(self, key: str) -> None:
         record = self._staged.pop(key, None)
@@ -104,6 +122,10 @@ class RecentIds:
         ids = self._ids(key)
         if id_ not in ids:
             self._table[key] = json.dumps([*ids[-(self._keep - 1):], id_]).encode()
+
+    def forget(self, key: str) -> None:
+        if self._table.get(key) is not None:
+            del self._table[key]
 
     def marker(self, key: str, prefix: str) -> str | None:
         """The value of the latest ``prefix``-marker kept under ``key`` (see ``mark``), if any."""

@@ -1,0 +1,77 @@
+"""State retention's rules (``streams.retention``): what may be forgotten, and when."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from streams.retention import (epoch_ms, identity_forgotten, identity_unmatched_since, is_expired, routed_ids,
+                               stale_routes)
+from streams.sender import closed, new_state
+from streams.conversation import Trigger
+
+NOW = datetime(2026, 12, 6, 12, tzinfo=timezone.utc)
+CUTOFF = NOW - timedelta(days=30)
+LONG_AGO = NOW - timedelta(days=31)
+
+
+def state(**changes: Any) -> dict[str, Any]:
+    command = {"account_id": "123", "channel_id": "sms", "consumer_id": "+15550001"}
+    return new_state(command) | {"updated_at": LONG_AGO} | changes
+
+
+def test_a_closed_idle_conversation_expires() -> None:
+    assert is_expired(state(), CUTOFF)
+
+
+@pytest.mark.parametrize("changes", [
+    {"updated_at": NOW},  # active since the cutoff
+    {"status": "OPEN"},  # LiveEngage has not closed it: its close starts the clock
+    {"status": "SURVEY"},
+    {"status": "OPENING", "pending": [b"queued"]},
+    {"pending": [b"queued"]},
+    {"retrying": True},
+])
+def test_a_conversation_in_use_does_not_expire(changes: dict[str, Any]) -> None:
+    assert not is_expired(state(**changes), CUTOFF)
+
+
+def test_routes_of_conversations_closed_before_the_cutoff_are_stale() -> None:
+    routes = {"open": 0, "closed-long-ago": epoch_ms(LONG_AGO), "closed-lately": epoch_ms(NOW)}
+    assert stale_routes(routes, CUTOFF) == ["closed-long-ago"]
+
+
+def test_closing_stamps_the_open_routes_only() -> None:
+    before = epoch_ms(LONG_AGO)
+    opened = state(status="OPEN", conversation_id="c-2", dialog_id="c-2", routes={"c-1": before, "c-2": 0})
+    after = closed(opened, Trigger.AGENT_CLOSE)["routes"]
+    assert after["c-1"] == before and after["c-2"] >= epoch_ms(NOW - timedelta(days=1))
+
+
+def test_every_routed_id_is_forgotten_also_of_a_state_written_before_routes_were_kept() -> None:
+    old = state(routes={}, conversation_id=None, last_conversation_id="c-1", dialog_id=None)
+    assert routed_ids(old) == {"c-1"}
+    surveyed = state(routes={"c-2": 0, "d-2": 0}, conversation_id="c-2", dialog_id="d-2", last_conversation_id="c-1")
+    assert routed_ids(surveyed) == {"c-1", "c-2", "d-2"}
+
+
+def identity(**changes: Any) -> dict[str, Any]:
+    return {"lp_consumer_id": "lp-1", "account_id": "123", "channel_id": "sms", "consumer_id": "+15550001",
+            "change": None, "seen_at": LONG_AGO, "forget_before": None} | changes
+
+
+def test_a_request_to_forget_an_identity_spares_one_announced_since() -> None:
+    assert identity_forgotten(identity(), NOW)
+    assert identity_forgotten(identity(seen_at=None), NOW)  # written before identities were stamped
+    assert not identity_forgotten(identity(seen_at=NOW + timedelta(seconds=1)), NOW)
+    assert not identity_forgotten(None, NOW)
+
+
+def test_only_identities_that_never_matched_a_consumer_age_out_by_themselves() -> None:
+    assert identity_unmatched_since(identity()) is None  # forgotten with its consumer
+    assert identity_unmatched_since(identity(channel_id=None, consumer_id=None)) == LONG_AGO
+    change = {"updated_at": epoch_ms(LONG_AGO)}
+    legacy = identity(channel_id=None, consumer_id=None, seen_at=None, change=change)
+    assert identity_unmatched_since(legacy) == LONG_AGO
