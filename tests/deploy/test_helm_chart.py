@@ -145,6 +145,9 @@ def test_worker_keeps_its_state_on_a_volume_of_its_own() -> None:
     (container,) = worker["spec"]["template"]["spec"]["containers"]
     assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"] and claim["metadata"]["name"] == "data"
     assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    (config,) = [c for c in by_kind(render(VALUE_SETS[0]), "ConfigMap") if "dashboard" not in c["metadata"]["name"]]
+    assert env["LEC_STORE"] == "rocksdb" and config["data"]["LEC_DATA_DIR"] == "/data"  # the store is on the volume
 
 
 def test_autoscaling_replaces_fixed_replicas() -> None:

@@ -61,6 +61,8 @@ env:
   - {name: LEC_WEB_HOST, value: "0.0.0.0"}
   - {name: LEC_WEB_PORT, value: {{ .Values.worker.port | quote }}}
   - {name: LEC_PRODUCE_TIMEOUT_S, value: {{ .Values.worker.produceTimeoutSeconds | quote }}}
+  - {name: LEC_STORE, value: {{ .Values.worker.store | quote }}}
+  - {name: LEC_STATE_RETENTION_S, value: {{ .Values.worker.stateRetentionSeconds | quote }}}
   {{- with .Values.worker.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
