@@ -56,8 +56,11 @@ class RecordTable:
 
     def scan(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every key this worker holds with its record, decoded without displacing the busy keys' decodings
-        (for the retention sweep, which reads outside any event and writes nothing)."""
-        for key, raw in list(self._table.items()):
+        (for the retention sweep, which reads outside any event and writes nothing). The keys are listed first,
+        since the table changes while the caller yields, and each record is read only when its turn comes: a
+        million of them never sit in memory at once."""
+        for key in list(self._table.keys()):
+            raw = self._table.get(key)
             if raw is not None:
                 yield key, self._codec.decode(raw)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from devstack.broker import KafkaBroker, ensure_tools
 from devstack.stack import SandboxAccount, Stack, StackConfig, TwilioChannel
@@ -165,31 +165,50 @@ def read_topic(stack: Stack, topic: TopicSpec) -> list[tuple[str, dict[str, Any]
 
 def read_topic_with_headers(stack: Stack, topic: TopicSpec) -> list[tuple[str, dict[str, Any], dict[str, bytes]]]:
     """As ``read_topic``, with each record's headers."""
+    records: list[tuple[str, dict[str, Any], dict[str, bytes]]] = []
+    for message in read_messages(stack, topic.name):
+        try:
+            records.append((message.key.decode(), codec(topic.value_record).decode(message.value),
+                            dict(message.headers or ())))
+        except DecodeError:
+            continue
+    return records
 
-    partition_count = stack.config.partitions
 
-    async def read() -> list[tuple[str, dict[str, Any], dict[str, bytes]]]:
+def read_messages(stack: Stack, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record in ``topic`` up to its current end, undecoded, in order per partition."""
+
+    async def read() -> list[ConsumerRecord[bytes, bytes]]:
         consumer = kafka.consumer(KafkaConnection(kafka_bootstrap=stack.bootstrap), enable_auto_commit=False)
         await consumer.start()
         try:
-            partitions = [TopicPartition(topic.name, p) for p in range(partition_count)]
+            partitions = [TopicPartition(topic, p) for p in range(stack.config.partitions)]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             end = await consumer.end_offsets(partitions)
-            records: list[tuple[str, dict[str, Any], dict[str, bytes]]] = []
+            messages: list[ConsumerRecord[bytes, bytes]] = []
             remaining = {tp for tp in partitions if end[tp] > 0}
             while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=1000)
-                for tp, messages in batch.items():
-                    for message in messages:
-                        try:
-                            records.append((message.key.decode(), codec(topic.value_record).decode(message.value),
-                                            dict(message.headers or ())))
-                        except DecodeError:
-                            continue
+                for tp, batch in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
+                    messages.extend(batch)
                     if await consumer.position(tp) >= end[tp]:
                         remaining.discard(tp)
-            return records
+            return messages
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def end_offsets(stack: Stack, topic: str) -> dict[int, int]:
+    """The end offset of each partition of ``topic``: 0 for a partition nothing was written to."""
+
+    async def read() -> dict[int, int]:
+        consumer = kafka.consumer(KafkaConnection(kafka_bootstrap=stack.bootstrap), enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(stack.config.partitions)]
+            return {tp.partition: offset for tp, offset in (await consumer.end_offsets(partitions)).items()}
         finally:
             await consumer.stop()
 

@@ -20,7 +20,7 @@ from kafkaclients import clients as kafka
 from schemas import topics as catalogue
 from schemas.codec import codec
 from tests.conftest import wait_until
-from tests.e2e.conftest import DEADLINE_S, Sandboxes
+from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_messages
 
 pytestmark = pytest.mark.e2e
 RETENTION_S = 4
@@ -53,27 +53,8 @@ def changelog(table: str) -> str:
 
 def latest_values(stack: Stack, topic: str) -> dict[str, bytes | None]:
     """The latest value of every key in ``topic`` (None: a tombstone), read from the beginning to the end."""
-
-    async def read() -> dict[str, bytes | None]:
-        consumer = kafka.consumer(KafkaConnection(kafka_bootstrap=stack.bootstrap), enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in range(stack.config.partitions)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            latest: dict[str, bytes | None] = {}
-            remaining = {tp for tp in partitions if end[tp] > 0}
-            while remaining:
-                for tp, messages in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
-                    latest.update((m.key.decode().strip('"'), m.value) for m in messages)  # Faust writes keys as JSON
-                    if await consumer.position(tp) >= end[tp]:
-                        remaining.discard(tp)
-            return latest
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    # Faust writes table keys as JSON strings.
+    return {message.key.decode().strip('"'): message.value for message in read_messages(stack, topic)}
 
 
 def lp_consumer_id(stack: Stack, key: str) -> str:

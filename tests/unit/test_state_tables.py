@@ -68,3 +68,16 @@ def test_staged_changes_reach_the_table_once_per_write(decodes: list[bytes]) -> 
     staged.write("c-1")  # nothing staged since: nothing written
     assert table.writes == 1
     assert RecordTable(table, "ConversationRoute").get("c-1") == ROUTE | {"channel_id": "viber"}  # type: ignore[arg-type]
+
+
+def test_a_scan_reads_each_record_in_turn_while_the_table_changes() -> None:
+    table = CountingTable()
+    routes = RecordTable(table, "ConversationRoute")  # type: ignore[arg-type]
+    for n in range(3):
+        routes.put(f"c-{n}", ROUTE | {"conversation_id": f"c-{n}"})
+    scanned = []
+    for key, route in routes.scan():
+        scanned.append(route["conversation_id"])
+        routes.delete("c-1")  # the sweep yields; meanwhile a record goes (a dict would refuse to go on)
+        routes.put("c-9", ROUTE)
+    assert scanned == ["c-0", "c-2"]
