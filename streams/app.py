@@ -54,6 +54,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
         broker_commit_every=settings.commit_every,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        table_standby_replicas=settings.standby_replicas,
         Event=HandledOnlyEvent,  # never ack a record that was not carried out (see streams.engine.deadletters)
     )
     # Values are our Avro bytes. value_type=bytes makes Faust use the raw codec for the changelog too; with

@@ -96,6 +96,11 @@ class WorkerSettings(KafkaConnection):
                                       "fill a batch before sending it")
     session_timeout_s: float = Field(default=30.0, gt=0, description="Kafka group session: how soon a crashed "
                                                                      "worker's partitions move to the others")
+    # Faust keeps a standby copy of a table partition only in a persistent store: the memory store drops every
+    # partition it is not active for once a recovery completes, so a promoted standby reads it all again.
+    standby_replicas: int = Field(default=1, ge=0, description="standby copies of each table partition kept by "
+                                  "other workers (with LEC_STORE=rocksdb), which take over a stopped worker's "
+                                  "partitions from them")
     send_attempts: int = Field(4, ge=1, description="tries of a channel delivery before it dead-letters")
     retry_base_delay_s: float = Field(0.5, ge=0, description="first backoff of channel deliveries, then doubled")
     # LiveEngage's advice: after a 5xx retry after 5, 10 and 15 s, then back off longer (2, 4, 8 min).

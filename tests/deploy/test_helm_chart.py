@@ -148,6 +148,7 @@ def test_worker_keeps_its_state_on_a_volume_of_its_own() -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     (config,) = [c for c in by_kind(render(VALUE_SETS[0]), "ConfigMap") if "dashboard" not in c["metadata"]["name"]]
     assert env["LEC_STORE"] == "rocksdb" and config["data"]["LEC_DATA_DIR"] == "/data"  # the store is on the volume
+    assert env["LEC_STANDBY_REPLICAS"] == "1"  # each worker keeps a copy of another's tables
 
 
 def test_autoscaling_replaces_fixed_replicas() -> None:

@@ -1,7 +1,8 @@
 """LEC_STORE=rocksdb: the worker keeps its tables in RocksDB on its volume (LEC_DATA_DIR). After a SIGKILL the
 restarted worker reads them there and starts reading each changelog where its store left off, instead of from the
 beginning; and, as with the memory store, nothing acknowledged is lost, order is kept and at most one send is
-repeated per conversation."""
+repeated per conversation. With two workers, each keeps a standby copy of the other's tables there, and takes
+over a killed one's partitions from it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from devstack.broker import KafkaBroker
 from devstack.stack import Stack, StackConfig
 from schemas.topics import CONVERSATIONS_TABLE
-from tests.e2e.conftest import Sandboxes
+from tests.e2e.conftest import Sandboxes, end_offsets
 from tests.e2e.traffic import Traffic, check_invariants, wait_for_some
 
 pytestmark = pytest.mark.e2e
@@ -68,3 +69,30 @@ def test_a_killed_worker_restarts_from_its_local_store(rocksdb_stack: Stack) -> 
     assert starts, "no table recovery after the restart"
     assert any(offset >= 0 for offset in starts.values()), f"every changelog read from the beginning: {starts}"
     sandboxes.http.close()
+
+
+def test_a_standby_takes_over_the_partitions_of_a_killed_worker(rocksdb_stack: Stack) -> None:
+    """Two workers, each keeping a standby copy of the other's tables (LEC_STANDBY_REPLICAS, 1 by default): when
+    one is SIGKILLed, the other serves its partitions from that copy, reading each changelog from where the copy
+    had got to, not from the beginning."""
+    stack = rocksdb_stack
+    sandboxes = Sandboxes(stack)
+    survivor = stack.start_worker("worker-2")
+    try:
+        traffic = Traffic(stack, consumers=12, per_consumer=6).start()
+        wait_for_some(sandboxes, traffic, 12)
+        before = len(survivor.log())
+        worker = stack.processes["worker"]
+        worker.signal(9)
+        assert worker.process is not None
+        worker.process.wait(30)
+        check_invariants(stack, sandboxes, traffic, repeats_per_conversation=1)
+        starts = reading_starts(survivor.log()[before:], CONVERSATIONS_CHANGELOG)
+        assert set(starts) == set(range(stack.config.partitions)), f"not serving every partition: {starts}"
+        written = {p for p, end in end_offsets(stack, CONVERSATIONS_CHANGELOG).items() if end > 0}
+        assert written, "no conversation state written"
+        assert all(starts[p] >= 0 for p in written), f"a changelog read from the beginning: {starts}"
+    finally:
+        stack.start_worker()  # the module's worker back, then the second one gone: the stack as it was
+        survivor.stop()
+        sandboxes.http.close()

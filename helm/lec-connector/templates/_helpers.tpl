@@ -63,6 +63,7 @@ env:
   - {name: LEC_PRODUCE_TIMEOUT_S, value: {{ .Values.worker.produceTimeoutSeconds | quote }}}
   - {name: LEC_STORE, value: {{ .Values.worker.store | quote }}}
   - {name: LEC_STATE_RETENTION_S, value: {{ .Values.worker.stateRetentionSeconds | quote }}}
+  - {name: LEC_STANDBY_REPLICAS, value: {{ .Values.worker.standbyReplicas | quote }}}
   {{- with .Values.worker.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
