@@ -20,7 +20,7 @@ from schemas.codec import codec
 from streams import metrics
 from streams.engine.commits import CommitKeeper
 from streams.engine.durability import Durability
-from streams.engine.faust_internals import forget_unacked, set_current_event
+from streams.engine.faust_internals import forget_unacked, set_current_event, shorten_fetch_wait
 from streams.errors import RecordError, UnexpectedError
 from streams.engine.lanes import Lanes
 from streams.engine.topics import as_faust_topic, publish, publish_patience
@@ -86,6 +86,7 @@ class DeadLetters:
         self._topics = {spec.name: as_faust_topic(app, spec.dead_letters) for spec in catalogue.SOURCES}
         self._codec = codec("DeadLetter")
         self._commits = CommitKeeper(app, connection)
+        shorten_fetch_wait(app)  # records reach the lanes within milliseconds of their arrival in Kafka
         self._handlers: dict[str, Callable[[EventT[bytes]], Awaitable[None]]] = {}
         self._partition_locks: dict[Any, asyncio.Lock] = {}
         self._sweeper: asyncio.Task[None] | None = None

@@ -76,6 +76,35 @@ def commit_offsets(app: Any, offset_to_commit: Callable[[TP], object]) -> None:
     app._new_consumer = new_consumer
 
 
+FETCH_MAX_WAIT_MS = 50
+
+
+def shorten_fetch_wait(app: Any) -> None:
+    """Have every consumer Faust creates wait at most ``FETCH_MAX_WAIT_MS`` for records in a fetch.
+
+    Faust builds its aiokafka consumer with a fetch wait of 1.5 s (not a setting). aiokafka leaves a partition out
+    of the next fetch while the records it last fetched are still being handled, so that fetch may ask only for
+    idle partitions, which the broker holds for the whole wait: a partition's new records then waited up to 1.5 s
+    at every hop (measured: 1.5 to 1.8 s per hop with the RocksDB store, and on one of two workers; 6 ms with 50).
+    """
+    faust_new_consumer = app._new_consumer  # a faust.App: its private factory of consumers
+
+    def new_consumer() -> Any:
+        consumer: Any = faust_new_consumer()
+        thread = consumer._thread  # faust's AIOKafkaConsumerThread: it creates the aiokafka consumer on start
+        faust_create = thread._create_worker_consumer
+
+        def create_worker_consumer(transport: Any) -> Any:
+            kafka_consumer = faust_create(transport)
+            kafka_consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when its start() builds the fetcher
+            return kafka_consumer
+
+        thread._create_worker_consumer = create_worker_consumer
+        return consumer
+
+    app._new_consumer = new_consumer
+
+
 class _NothingReadYet(dict[TP, "int | None"]):
     """Faust's read offsets, always read as "none yet"."""
 

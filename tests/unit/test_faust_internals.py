@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiokafka
 import faust
 import pytest
 from faust.transport.consumer import Consumer
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TP0 = TP("lec.liveengage.commands", 0)
 TP1 = TP("not.the.engines", 0)
 PRIVATE_NAMES = {"_new_consumer", "_read_offset", "_new_offset", "_acked", "_acked_index", "_current_event",
-                 "_unacked_messages"}
+                 "_unacked_messages", "_thread", "_create_worker_consumer", "_fetch_max_wait_ms"}
 
 
 class Thing:
@@ -69,6 +70,19 @@ async def test_the_fetch_loop_reads_offsets_through_getitem(app: faust.App) -> N
     consumer._read_offset[TP0] = 10
     assert consumer._read_offset[TP0] is None
     assert "get_read_offset = self._read_offset.__getitem__" in inspect.getsource(Consumer._drain_messages)
+
+
+async def test_the_kafka_consumer_faust_builds_waits_briefly_for_records(app: faust.App) -> None:
+    commit_offsets(app, lambda tp: FAUST_DECIDES)
+    faust_internals.shorten_fetch_wait(app)  # as the worker does: after the engine's commit_offsets
+    consumer: Any = app.consumer
+    assert isinstance(consumer._read_offset, faust_internals._NothingReadYet)  # both wrappers hold
+    kafka_consumer = consumer._thread._create_worker_consumer(consumer._thread.transport)
+    assert isinstance(kafka_consumer, aiokafka.AIOKafkaConsumer)
+    assert kafka_consumer._fetch_max_wait_ms == faust_internals.FETCH_MAX_WAIT_MS
+    # aiokafka reads it when it builds its fetcher on start
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(aiokafka.AIOKafkaConsumer.start)
+    await kafka_consumer.stop()  # never started: closes what it built
 
 
 async def test_a_task_can_name_the_event_it_works_for() -> None:
