@@ -53,7 +53,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
         # per record would cost a round trip and Faust's commit work each (4x slower in the benchmark).
         broker_commit_every=settings.commit_every,
         broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        broker_heartbeat_interval=min(settings.heartbeat_interval_s, settings.session_timeout_s / 3),
         table_standby_replicas=settings.standby_replicas,
         Event=HandledOnlyEvent,  # never ack a record that was not carried out (see streams.engine.deadletters)
     )
