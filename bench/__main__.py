@@ -1,6 +1,6 @@
 """``make bench``: start the real broker, measure every stage beside its baseline in one run, write a report.
 
-``python -m bench [--quick] [--stages broker,ingress,worker,sender,e2e] [--out DIR]``
+``python -m bench [--quick] [--stages broker,ingress,worker,sender,e2e,state,failover] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from typing import Any
 from bench import report
 from bench.harness import CORES
 from bench.profile import FULL, QUICK, Profile
-from bench.stages import broker, e2e, ingress, sender, worker
+from bench.stages import broker, e2e, failover, ingress, sender, state, worker
 from devstack.broker import KafkaBroker
 
 STAGES: dict[str, Callable[[KafkaBroker, Path, Profile], dict[str, Any]]] = {
     "broker": broker.run, "ingress": ingress.run, "worker": worker.run, "sender": sender.run, "e2e": e2e.run,
+    "state": state.run, "failover": failover.run,
 }
 DEFAULT_OUT = Path(__file__).parent / "results"
 

@@ -17,6 +17,12 @@ TARGETS: list[tuple[str, tuple[str, ...], float, bool]] = [
     ("e2e p99 ms at half load", ("e2e", "end_to_end", "half_load", "p99_ms"), 50, False),
     ("connector Python CPU µs/event", ("e2e", "end_to_end", "connector_cpu_us_per_event"), 800, False),
     ("replay drain / ingest", ("e2e", "ratio", "drain/ingest"), 5.0, True),
+    # The state stage's largest size: 1M conversations in the full run.
+    ("warm restart to ready s, largest state, RocksDB", ("state", "at_largest", "rocksdb", "warm", "ready_s"), 10,
+     False),
+    ("worker RSS MiB, largest state, RocksDB", ("state", "at_largest", "rocksdb", "warm", "rss_mib"), 1024, False),
+    ("longest e2e gap s, one of two workers SIGKILLed", ("failover", "sigkill", "max_gap_s"), 10, False),
+    ("longest e2e gap s, one of two workers stopped (SIGTERM)", ("failover", "sigterm", "max_gap_s"), 2, False),
 ]
 # Not targets: where the worker stands between Faust's floor and its idiom, to read the ratios above against.
 CONTEXT: list[tuple[str, tuple[str, ...]]] = [
@@ -26,6 +32,9 @@ CONTEXT: list[tuple[str, tuple[str, ...]]] = [
     *[(f"e2e CPU µs/event: {name}", ("e2e", "end_to_end", "cpu_us_per_event", name))
       for name in ("channel-bridge", "webhook-bridge", "worker", "liveengage-sandbox", "broker",
                    "load-generator")],
+    *[(f"state: worker KiB per conversation, {store}", ("state", "per_conversation_kib", store))
+      for store in ("memory", "rocksdb")],
+    *[(f"failover {how}: e2e p99 ms over the run", ("failover", how, "p99_ms")) for how in ("sigkill", "sigterm")],
 ]
 
 
@@ -74,7 +83,11 @@ def chart(results: dict[str, Any], path: Path) -> None:
     if e2e:
         rates["end to end"] = e2e["sustained_per_second"]
         latencies["end to end"] = (e2e["half_load"]["p50_ms"], e2e["half_load"]["p99_ms"])
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    state = results.get("state", {}).get("by_size")
+    figure, axes = plt.subplots(2 if state else 1, 2, figsize=(13, 10 if state else 5), squeeze=False)
+    (left, right) = axes[0]
+    if state:
+        state_chart(state, *axes[1])
     left.barh(list(rates), list(rates.values()), color="#3b7dd8")
     left.set_xlabel("per second (median)")
     left.set_title("Throughput per stage")
@@ -87,6 +100,25 @@ def chart(results: dict[str, Any], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def state_chart(by_size: dict[str, Any], starts: Any, memory: Any) -> None:
+    """The state stage: time to ready (cold, warm) and resident memory against conversations, per store."""
+    sizes = sorted(by_size, key=int)
+    counts = [int(size) for size in sizes]
+    for store, colour in (("memory", "#d8833b"), ("rocksdb", "#3b7dd8")):
+        for start, style in (("cold", "--"), ("warm", "-")):
+            starts.plot(counts, [by_size[size][store][start]["ready_s"] for size in sizes], style, color=colour,
+                        marker="o", label=f"{store} {start}")
+        memory.plot(counts, [by_size[size][store]["warm"]["rss_mib"] for size in sizes], "-", color=colour,
+                    marker="o", label=f"{store}")
+    for axis, label, title in ((starts, "seconds to ready", "Worker start against state"),
+                               (memory, "worker RSS MiB once ready", "Worker memory against state")):
+        axis.set_xscale("log")
+        axis.set_xlabel("conversations in the tables")
+        axis.set_ylabel(label)
+        axis.set_title(title)
+        axis.legend()
 
 
 def write(results: dict[str, Any], directory: Path, stem: str) -> tuple[Path, Path]:

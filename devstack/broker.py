@@ -263,6 +263,11 @@ class KafkaBroker:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def data_dir(self) -> Path | None:
+        """The log directory of the running broker (one folder per topic partition)."""
+        return self._workdir / "data" if self._workdir is not None else None
+
     def start(self, timeout: float = 120.0) -> str:
         self.launch()
         self.wait_ready(timeout)

@@ -95,7 +95,7 @@ class WorkerSettings(KafkaConnection):
     producer_linger_ms: float = Field(default=0.0, ge=0, description="how long the worker's producer waits to "
                                       "fill a batch before sending it")
     # Measured in make bench's failover stage (one of two workers SIGKILLed under load): the longest wait of a
-    # text was 34.8 s with a 30 s session, 14.3 s with 10 s, 8.4 to 13.7 s with 6 s (the broker's
+    # text was 34.8 s with a 30 s session, 14.3 s with 10 s and 7.0 s with 6 s (the broker's
     # group.min.session.timeout.ms); the crash tests run with 6 s beside a CPU hog without a false expiry.
     session_timeout_s: float = Field(default=6.0, gt=0, description="Kafka group session: how soon a crashed "
                                                                     "worker's partitions move to the others")

@@ -39,10 +39,10 @@ UNLIMITED = {"LEC_CHANNEL_RATE": "1000000", "LEC_CHANNEL_BURST": "1000000", "LEC
              "LEC_CONSUMER_BURST": "1000000", "LEC_ACCOUNT_RATE": "1000000", "LEC_ACCOUNT_BURST": "1000000"}
 
 
-def start_stack(bootstrap: str, run_dir: Path) -> Stack:
+def start_stack(bootstrap: str, run_dir: Path, worker_env: dict[str, str] | None = None) -> Stack:
     os.environ.update(UNLIMITED)  # the stack passes the environment on to every process
     config = StackConfig.on_free_ports(partitions=6, twilio_channels=[], liveengage_program=standin.command(),
-                                       console=False)
+                                       console=False, worker_env=worker_env or {})
     stack = Stack(bootstrap, config, run_dir)
     stack.start()
     return stack
@@ -126,16 +126,29 @@ def end_to_end(stack: Stack, broker: KafkaBroker, profile: Profile) -> dict[str,
     }
 
 
+def open_loop(load: loadgen.Load, rate: float, seconds: float, concurrency: int) -> subprocess.Popen[bytes]:
+    """The load generator sending ``rate`` texts/s for ``seconds`` in the background; its JSON summary on stdout."""
+    return subprocess.Popen(pinned(
+        [str(loadgen.ensure_built()), "-url", load.url, "-kind", "channel", "-consumers", str(load.consumers),
+         "-concurrency", str(concurrency), "-rate", str(rate), "-duration", f"{seconds}s",
+         "-warmup", "0s", "-run-id", load.run_id], str(GENERATOR_CORE)), stdout=subprocess.PIPE, stderr=sys.stderr,
+        env={**os.environ, "LOADGEN_SECRET": load.secret})
+
+
+def in_order(texts: list[tuple[str, int, int, int]]) -> tuple[int, int]:
+    """(consumers whose texts arrived out of order, texts that arrived more than once)."""
+    by_consumer: dict[str, list[int]] = defaultdict(list)
+    for consumer, number, _, arrival in sorted(texts, key=lambda t: t[3]):
+        by_consumer[consumer].append(number)
+    out_of_order = sum(1 for numbers in by_consumer.values() if numbers != sorted(numbers))
+    return out_of_order, len(texts) - len({(consumer, number) for consumer, number, *_ in texts})
+
+
 def replay(stack: Stack, profile: Profile, rate: float) -> dict[str, Any]:
     """Open-loop load at ``rate``; the worker stopped (SIGTERM) for the pause, then started again."""
     run_id = f"replay{uuid.uuid4().hex[:6]}"
-    load = load_for(stack, run_id)
     seconds = profile.replay_pause_s * 2 + 5
-    generator = subprocess.Popen(pinned(
-        [str(loadgen.ensure_built()), "-url", load.url, "-kind", "channel", "-consumers", str(load.consumers),
-         "-concurrency", str(profile.concurrency * 4), "-rate", str(rate), "-duration", f"{seconds}s",
-         "-warmup", "0s", "-run-id", run_id], str(GENERATOR_CORE)), stdout=subprocess.PIPE, stderr=sys.stderr,
-        env={**os.environ, "LOADGEN_SECRET": load.secret})
+    generator = open_loop(load_for(stack, run_id), rate, seconds, profile.concurrency * 4)
     generator_started = time.monotonic()
     time.sleep(2.0)  # the worker keeps up before the pause
     stack.processes["worker"].stop()
@@ -155,11 +168,7 @@ def replay(stack: Stack, profile: Profile, rate: float) -> dict[str, Any]:
     out, _ = generator.communicate(timeout=seconds + 60)
     sent = json.loads(out)
     texts = wait_arrived(stack, run_id, sent["ok"], timeout=120)
-    by_consumer: dict[str, list[int]] = defaultdict(list)
-    for consumer, number, _, arrival in sorted(texts, key=lambda t: t[3]):
-        by_consumer[consumer].append(number)
-    out_of_order = sum(1 for numbers in by_consumer.values() if numbers != sorted(numbers))
-    duplicates = len(texts) - len({(consumer, number) for consumer, number, *_ in texts})
+    out_of_order, duplicates = in_order(texts)
     drain_rate = (backlog_at_resume + rate * (caught_up_s or 0)) / caught_up_s if caught_up_s else 0.0
     return {"ingest_rate": rate, "pause_s": profile.replay_pause_s, "backlog": backlog_at_resume,
             "time_to_zero_lag_s": caught_up_s, "drain_rate": drain_rate,

@@ -18,10 +18,10 @@ from bench.report import CONTEXT, TARGETS, lookup
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1200)
 def test_quick_benchmark_measures_every_stage(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=840)
+                          capture_output=True, text=True, timeout=1140)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     (result_file,) = tmp_path.glob("*-quick.json")
     results = json.loads(result_file.read_text())
@@ -39,4 +39,9 @@ def test_quick_benchmark_measures_every_stage(tmp_path: Path) -> None:
     # Requests still in flight when the generator stops are not counted as accepted, but they arrive.
     assert replay["arrived"] >= replay["accepted"] and replay["duplicates"] == 0
     assert replay["consumers_out_of_order"] == 0
+    for how, repeats in (("sigkill", 1), ("sigterm", 0)):  # a SIGKILL can repeat what was in flight
+        fault = results["failover"][how]
+        assert fault["arrived"] >= fault["accepted"] and fault["consumers_out_of_order"] == 0, fault
+        assert fault["most_repeats_per_consumer"] <= repeats, fault
+    assert set(results["state"]["by_size"]) == {"2000", "20000"}
     assert (tmp_path / result_file.name.replace(".json", ".png")).stat().st_size > 10_000
