@@ -1,7 +1,7 @@
 """Entry point. ``python -m streams [worker]`` waits for Kafka and creates (or checks) the topics, then runs the
 Faust worker until SIGTERM; ``python -m streams register-webhooks`` registers the webhook bridge in each account's
-app installation; ``python -m streams topics`` prints the topics and ACLs a cluster needs; ``python -m streams erase`` has the
-worker forget one consumer (a data-subject request)."""
+app installation; ``python -m streams topics`` prints the topics and ACLs a cluster needs; ``python -m streams
+erase`` has the worker forget one consumer (a data-subject request)."""
 
 from __future__ import annotations
 

@@ -4,11 +4,10 @@ consumer's other commands, so what arrives after the request is a new consumer's
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from kafkaclients import clients as kafka
 from schemas.codec import codec
 from schemas.topics import LIVEENGAGE_COMMANDS, consumer_key
+from streams.retention import forget_command
 from streams.settings import WorkerSettings
 
 COMMAND = codec("LiveEngageCommand")
@@ -24,9 +23,7 @@ async def request_erasure(settings: WorkerSettings, channel_id: str, consumer_id
     if channel is None:
         raise UnknownChannelError(f"channel {channel_id!r} is not in LEC_CHANNELS "
                                   f"(known: {', '.join(sorted(settings.channels)) or 'none'})")
-    created = datetime.now(timezone.utc)
-    command = {"command_id": f"erase@{int(created.timestamp() * 1000)}", "account_id": channel.account_id,
-               "channel_id": channel_id, "consumer_id": consumer_id, "action": "ERASE", "created_at": created}
+    command = forget_command(channel.account_id, channel_id, consumer_id, "ERASE")
     producer = kafka.producer(settings, enable_idempotence=True, acks="all")
     await producer.start()
     try:

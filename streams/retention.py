@@ -122,11 +122,16 @@ async def forget_identity(topics: Topics, lp_consumer_id: str, account_id: str) 
     await publish(topics.consumer_identities, lp_consumer_id, IDENTITY.encode(request))
 
 
-def expire_command(key: str, state: dict[str, Any], action: str = "EXPIRE") -> dict[str, Any]:
+def forget_command(account_id: str, channel_id: str, consumer_id: str, action: str) -> dict[str, Any]:
+    """The LiveEngageCommand that has the sender forget one consumer: EXPIRE (the sweep) or ERASE (on request)."""
     created = datetime.now(timezone.utc)
-    return {"command_id": f"{action.lower()}@{epoch_ms(created)}", "account_id": state["account_id"],
-            "channel_id": state["channel_id"], "consumer_id": state["consumer_id"], "action": action,
-            "created_at": created}
+    return {"command_id": f"{action.lower()}@{epoch_ms(created)}", "account_id": account_id,
+            "channel_id": channel_id, "consumer_id": consumer_id, "action": action, "created_at": created}
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition the producers' default partitioner gives ``key`` (the worker's own records land there)."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class Sweep:
@@ -146,9 +151,6 @@ class Sweep:
         """The partitions of ``topic`` this worker handles now (not those it keeps as a standby)."""
         return {tp.partition for tp in self._app.assignor.assigned_actives() if tp.topic == topic}
 
-    def _partition(self, key: str) -> int:
-        return int(murmur2(key.encode()) & 0x7FFFFFFF) % self._partitions  # the producers' default partitioner
-
     async def run(self) -> int:
         """One sweep; the number of forget requests sent."""
         if self._app.rebalancing:
@@ -159,15 +161,16 @@ class Sweep:
         for index, (key, state) in enumerate(self._conversations.scan()):
             if index % SWEEP_YIELD_EVERY == 0:
                 await asyncio.sleep(0)
-            if self._partition(key) in owned and is_expired(state, cutoff):
-                await publish(self._topics.liveengage_commands, key, COMMAND.encode(expire_command(key, state)))
+            if partition_of(key, self._partitions) in owned and is_expired(state, cutoff):
+                await publish(self._topics.liveengage_commands, key, COMMAND.encode(forget_command(
+                    state["account_id"], state["channel_id"], state["consumer_id"], "EXPIRE")))
                 sent += 1
         owned = self._owned(catalogue.CONSUMER_IDENTITIES.name)
         for index, (key, identity) in enumerate(self._identities.scan()):
             if index % SWEEP_YIELD_EVERY == 0:
                 await asyncio.sleep(0)
             since = identity_unmatched_since(identity)
-            if since is not None and since < cutoff and self._partition(key) in owned:
+            if since is not None and since < cutoff and partition_of(key, self._partitions) in owned:
                 await forget_identity(self._topics, key, identity["account_id"])
                 sent += 1
         if sent:

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from aiokafka.partitioner import murmur2
 
 from bench.profile import Profile
 from devstack.broker import KafkaBroker
@@ -31,16 +30,12 @@ from schemas import topics as catalogue
 from schemas.codec import codec
 from streams import topic_plan
 from streams.provision import prepare_topics
+from streams.retention import partition_of
 
 STORES = ("memory", "rocksdb")
 TABLES = (catalogue.CONVERSATIONS_TABLE, catalogue.ROUTES_TABLE, catalogue.IDENTITIES_TABLE)
 JWS = "eyJ" + "x" * 897  # a ConsumerJWS is a signed JWT of about this length
 READY_TIMEOUT_S = 1800.0
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition the worker's own records of ``key`` land on (the producers' default partitioner)."""
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def conversation_records(number: int, account: str, channel: str) -> list[tuple[str, str, bytes]]:
