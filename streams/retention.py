@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -42,6 +42,7 @@ ROUTE = codec("ConversationRoute")
 COMMAND = codec("LiveEngageCommand")
 IDENTITY = codec("ConsumerIdentity")
 SWEEP_YIELD_EVERY = 500  # keys read between two yields to the event loop: the sweep never holds up records
+SWEEP_IN_FLIGHT = 500  # forget requests sent before their acknowledgements are awaited together
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -102,18 +103,22 @@ class Forgetting:
         if erase:
             self._opt_outs.forget(key)
         if state is not None:
-            await self.routes(state, routed_ids(state))
+            # Sent together: the sender commits its command's offset only once all of them are acknowledged.
+            requests = [forget_route(self._topics, state, id_) for id_ in sorted(routed_ids(state))]
             if state["lp_consumer_id"] is not None:
-                await forget_identity(self._topics, state["lp_consumer_id"], state["account_id"])
+                requests.append(forget_identity(self._topics, state["lp_consumer_id"], state["account_id"]))
+            await asyncio.gather(*requests)
         STATE_FORGOTTEN.labels("erased" if erase else "expired").inc()
 
     async def routes(self, state: dict[str, Any], ids: Iterable[str]) -> None:
         """Have the routes of ``ids`` forgotten, with the events seen in their conversations."""
-        for id_ in sorted(ids):
-            route = {"conversation_id": id_, "account_id": state["account_id"], "channel_id": state["channel_id"],
-                     "consumer_id": state["consumer_id"], "opened_at": datetime.now(timezone.utc),
-                     "forgotten": True}
-            await publish(self._topics.conversation_routes, id_, ROUTE.encode(route))
+        await asyncio.gather(*(forget_route(self._topics, state, id_) for id_ in sorted(ids)))
+
+
+async def forget_route(topics: Topics, state: dict[str, Any], conversation_id: str) -> None:
+    route = {"conversation_id": conversation_id, "account_id": state["account_id"], "channel_id": state["channel_id"],
+             "consumer_id": state["consumer_id"], "opened_at": datetime.now(timezone.utc), "forgotten": True}
+    await publish(topics.conversation_routes, conversation_id, ROUTE.encode(route))
 
 
 async def forget_identity(topics: Topics, lp_consumer_id: str, account_id: str) -> None:
@@ -127,6 +132,16 @@ def forget_command(account_id: str, channel_id: str, consumer_id: str, action: s
     created = datetime.now(timezone.utc)
     return {"command_id": f"{action.lower()}@{epoch_ms(created)}", "account_id": account_id,
             "channel_id": channel_id, "consumer_id": consumer_id, "action": action, "created_at": created}
+
+
+async def flush_when_full(requests: list[Awaitable[None]], at: int = SWEEP_IN_FLIGHT) -> int:
+    """Send ``requests`` together once there are ``at`` of them; the number sent (0 if they wait for more)."""
+    if len(requests) < at:
+        return 0
+    await asyncio.gather(*requests)
+    count = len(requests)
+    requests.clear()
+    return count
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -156,23 +171,27 @@ class Sweep:
         if self._app.rebalancing:
             return 0  # the partitions are moving: the next sweep finds them where they land
         cutoff = datetime.now(timezone.utc) - self._retention
+        # The sweep commits no offset, so its requests need not be acknowledged one by one: they are sent in
+        # batches, whose acknowledgements are awaited together (one round trip per batch, not per consumer).
+        requests: list[Awaitable[None]] = []
         sent = 0
         owned = self._owned(catalogue.LIVEENGAGE_COMMANDS.name)
         for index, (key, state) in enumerate(self._conversations.scan()):
             if index % SWEEP_YIELD_EVERY == 0:
                 await asyncio.sleep(0)
             if partition_of(key, self._partitions) in owned and is_expired(state, cutoff):
-                await publish(self._topics.liveengage_commands, key, COMMAND.encode(forget_command(
-                    state["account_id"], state["channel_id"], state["consumer_id"], "EXPIRE")))
-                sent += 1
+                requests.append(publish(self._topics.liveengage_commands, key, COMMAND.encode(forget_command(
+                    state["account_id"], state["channel_id"], state["consumer_id"], "EXPIRE"))))
+                sent += await flush_when_full(requests)
         owned = self._owned(catalogue.CONSUMER_IDENTITIES.name)
         for index, (key, identity) in enumerate(self._identities.scan()):
             if index % SWEEP_YIELD_EVERY == 0:
                 await asyncio.sleep(0)
             since = identity_unmatched_since(identity)
             if since is not None and since < cutoff and partition_of(key, self._partitions) in owned:
-                await forget_identity(self._topics, key, identity["account_id"])
-                sent += 1
+                requests.append(forget_identity(self._topics, key, identity["account_id"]))
+                sent += await flush_when_full(requests)
+        sent += await flush_when_full(requests, at=1)
         if sent:
             logger.info("state retention: %d consumers and identities past %s asked to be forgotten", sent,
                         self._retention)

@@ -507,7 +507,8 @@ class ConversationSender:
             return  # forgotten already, or the consumer came back since the sweep looked
         self._table.delete(key)
         await self._forgetting.consumer(key, stored, erase=False)
-        logger.info("state of a consumer on channel %s expired (last activity %s)", stored["channel_id"],
+        # Debug: a brand forgets hundreds of thousands of consumers a month; the sweep logs their count.
+        logger.debug("state of a consumer on channel %s expired (last activity %s)", stored["channel_id"],
                     stored["updated_at"].isoformat())
 
     async def _erase(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
