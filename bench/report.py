@@ -21,6 +21,10 @@ TARGETS: list[tuple[str, tuple[str, ...], float, bool]] = [
     ("warm restart to ready s, largest state, RocksDB", ("state", "at_largest", "rocksdb", "warm", "ready_s"), 10,
      False),
     ("worker RSS MiB, largest state, RocksDB", ("state", "at_largest", "rocksdb", "warm", "rss_mib"), 1024, False),
+    ("worker RSS MiB while it forgets 90% of the largest state, RocksDB",
+     ("state", "expiry", "rss_during_max_mib"), 1024, False),
+    # Flat: a worker restarted on what expiry left needs no more memory than before it.
+    ("worker RSS restarted after expiry / before", ("state", "expiry", "restarted_over_before"), 1.05, False),
     ("longest e2e gap s, one of two workers SIGKILLed", ("failover", "sigkill", "max_gap_s"), 10, False),
     ("longest e2e gap s, one of two workers stopped (SIGTERM)", ("failover", "sigterm", "max_gap_s"), 2, False),
 ]
@@ -34,6 +38,10 @@ CONTEXT: list[tuple[str, tuple[str, ...]]] = [
                    "load-generator")],
     *[(f"state: worker KiB per conversation, {store}", ("state", "per_conversation_kib", store))
       for store in ("memory", "rocksdb")],
+    ("state expiry: consumers forgotten per second", ("state", "expiry", "per_s")),
+    ("state expiry: worker RSS MiB once restarted on what is left", ("state", "expiry", "restarted", "rss_mib")),
+    ("state expiry: worker RSS MiB once done, still running", ("state", "expiry", "rss_after_mib")),
+    ("state expiry: worker RSS growth MiB in the 30 s after it", ("state", "expiry", "after_growth_mib")),
     *[(f"failover {how}: e2e p99 ms over the run", ("failover", how, "p99_ms")) for how in ("sigkill", "sigterm")],
 ]
 

@@ -1,7 +1,9 @@
 """Stage 7, the worker's state at a brand's scale: 10k, 100k and 1M conversations written straight into the
 worker's changelogs (generated, not sent through LiveEngage), then one worker started on each store, cold (an
 empty data directory) and warm (the directory its previous start left): time to ready, resident memory once
-ready and at its peak, and the changelogs' size on the broker.
+ready and at its peak, and the changelogs' size on the broker. Last, at the largest size, the RocksDB worker is
+started with a retention that every closed conversation has passed: how long it takes to forget them all, and its
+resident memory before, during and after, and once restarted on what is left.
 
 Each conversation is three records, one per table that grows with consumers: its state (closed after a
 ten-message conversation, one in ten still open; a 900-character ConsumerJWS, ten command ids in its ledger),
@@ -20,6 +22,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.profile import Profile
 from devstack.broker import KafkaBroker
@@ -36,6 +40,9 @@ STORES = ("memory", "rocksdb")
 TABLES = (catalogue.CONVERSATIONS_TABLE, catalogue.ROUTES_TABLE, catalogue.IDENTITIES_TABLE)
 JWS = "eyJ" + "x" * 897  # a ConsumerJWS is a signed JWT of about this length
 READY_TIMEOUT_S = 1800.0
+EXPIRY_SWEEP_INTERVAL_S = 30.0  # the first sweep starts this long after the worker is ready
+EXPIRY_TIMEOUT_S = 3600.0
+AFTER_EXPIRY_S = 30.0  # memory watched once the last consumer is forgotten, while sweeps find nothing more
 
 
 def conversation_records(number: int, account: str, channel: str) -> list[tuple[str, str, bytes]]:
@@ -110,6 +117,51 @@ def start_once(stack: Stack, store: str, data_dir: Path, log: Path) -> dict[str,
     return {"ready_s": ready_s, "rss_mib": memory["VmRSS"] / 1024, "peak_rss_mib": memory["VmHWM"] / 1024}
 
 
+def forgotten(port: int) -> float:
+    """The worker's count of consumers forgotten because their retention had passed (its /metrics)."""
+    for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text):
+        if family.name == "lec_worker_state_forgotten":
+            return sum(sample.value for sample in family.samples
+                       if sample.name.endswith("_total") and sample.labels.get("reason") == "expired")
+    return 0.0
+
+
+def expire_all(stack: Stack, data_dir: Path, log: Path, expected: int) -> dict[str, Any]:
+    """Start a RocksDB worker on ``data_dir`` with a one-second retention, so that every closed conversation is
+    past it; measure until it forgot ``expected`` consumers and a while after; then restart it on what is left."""
+    env = stack.worker_env("worker") | {"LEC_STORE": "rocksdb", "LEC_DATA_DIR": str(data_dir),
+                                        "LEC_STATE_RETENTION_S": "1",
+                                        "LEC_STATE_SWEEP_INTERVAL_S": str(EXPIRY_SWEEP_INTERVAL_S)}
+    worker = ManagedProcess("worker", [sys.executable, "-m", "streams"], env, log)
+    offset = len(worker.log())
+    worker.start()
+    try:
+        worker.wait_log(WORKER_READY, timeout=READY_TIMEOUT_S, after=offset)
+        assert worker.pid is not None
+        pid, port = worker.pid, int(env["LEC_WEB_PORT"])
+        before_mib = memory_kib(pid)["VmRSS"] / 1024
+        during: list[float] = []
+        started = time.monotonic()
+        while forgotten(port) < expected:
+            if time.monotonic() - started > EXPIRY_TIMEOUT_S:
+                raise TimeoutError(f"{forgotten(port):.0f} of {expected} consumers forgotten in {EXPIRY_TIMEOUT_S} s")
+            during.append(memory_kib(pid)["VmRSS"] / 1024)
+            time.sleep(1)
+        expire_s = time.monotonic() - started - EXPIRY_SWEEP_INTERVAL_S  # from the first sweep
+        after: list[float] = []
+        while time.monotonic() - started - expire_s - EXPIRY_SWEEP_INTERVAL_S < AFTER_EXPIRY_S:
+            after.append(memory_kib(pid)["VmRSS"] / 1024)
+            time.sleep(1)
+        peak_mib = memory_kib(pid)["VmHWM"] / 1024
+    finally:
+        worker.stop(timeout=120)
+    return {"forgotten": expected, "expire_s": expire_s, "per_s": expected / expire_s,
+            "rss_before_mib": before_mib, "rss_during_max_mib": max(during, default=before_mib),
+            "rss_after_mib": after[-1], "rss_after_max_mib": max(after), "after_growth_mib": after[-1] - after[0],
+            "peak_rss_mib": peak_mib,
+            "restarted": start_once(stack, "rocksdb", data_dir, log)}
+
+
 def broker_bytes(broker: KafkaBroker, topics: list[str]) -> int:
     """Bytes of the broker's log segments of ``topics``, as they sit on its disk."""
     assert broker.data_dir is not None
@@ -136,13 +188,21 @@ def run(broker: KafkaBroker, run_dir: Path, profile: Profile) -> dict[str, Any]:
             data_dir = run_dir / f"{store}-{size}"
             measured[store] = {"cold": start_once(stack, store, data_dir, run_dir / f"{store}-{size}.log"),
                                "warm": start_once(stack, store, data_dir, run_dir / f"{store}-{size}.log")}
-            shutil.rmtree(data_dir, ignore_errors=True)
+            if not (store == "rocksdb" and size == profile.state_sizes[-1]):
+                shutil.rmtree(data_dir, ignore_errors=True)
         by_size[str(size)] = measured
         print(f"  state {size:,}: {measured}", flush=True)
+    largest = profile.state_sizes[-1]
+    closed = largest - len(range(0, largest, 10))  # one in ten is still open: conversation_records
+    expiry = expire_all(stack, run_dir / f"rocksdb-{largest}", run_dir / "expiry.log", closed)
+    expiry["restarted_over_before"] = expiry["restarted"]["rss_mib"] / expiry["rss_before_mib"]
+    expiry["changelog_mib"] = broker_bytes(
+        broker, [topic_plan.changelog_topic(app_id, table) for table in TABLES]) / 2**20
+    print(f"  state expiry at {largest:,}: {expiry}", flush=True)
     # Memory per conversation: the slope between the two largest sizes (the worker's own footprint cancels).
     small, large = profile.state_sizes[-2], profile.state_sizes[-1]
     per_conversation = {store: (by_size[str(large)][store]["warm"]["rss_mib"]
                                 - by_size[str(small)][store]["warm"]["rss_mib"]) * 1024 / (large - small)
                         for store in STORES}
     return {"by_size": by_size, "largest": large, "at_largest": by_size[str(large)],
-            "per_conversation_kib": per_conversation}
+            "per_conversation_kib": per_conversation, "expiry": expiry}

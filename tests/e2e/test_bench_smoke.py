@@ -44,4 +44,6 @@ def test_quick_benchmark_measures_every_stage(tmp_path: Path) -> None:
         assert fault["arrived"] >= fault["accepted"] and fault["consumers_out_of_order"] == 0, fault
         assert fault["most_repeats_per_consumer"] <= repeats, fault
     assert set(results["state"]["by_size"]) == {"2000", "20000"}
+    expiry = results["state"]["expiry"]  # every closed conversation of the largest size forgotten
+    assert expiry["forgotten"] == 18_000 and expiry["restarted"]["ready_s"] > 0, expiry
     assert (tmp_path / result_file.name.replace(".json", ".png")).stat().st_size > 10_000
