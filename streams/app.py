@@ -87,8 +87,10 @@ def create_app(settings: WorkerSettings) -> faust.App:
     opt_outs = OptOuts(tables[catalogue.OPT_OUTS_TABLE])
     delivered = RecentIds(tables[catalogue.DELIVERED_TABLE], keep=DELIVERIES_KEPT)
     conversations = RecordTable(tables[catalogue.CONVERSATIONS_TABLE], "ConversationState")
+    backlog = retention.ExpiryBacklog()  # the sweep's requests the sender has yet to handle
     sender = ConversationSender(conversations, LiveEngageClient(client, settings), channels, topics, dead_letters,
-                                analytics, retention.Forgetting(topics, choices, delivered, opt_outs), settings)
+                                analytics, retention.Forgetting(topics, choices, delivered, opt_outs, backlog),
+                                settings)
     consumer_flow.install(app, topics, sender, choices, opt_outs, dead_letters, settings)
     consumer_identities = RecordTable(tables[catalogue.IDENTITIES_TABLE], "ConsumerIdentity")
     identities.install(app, topics, consumer_identities, dead_letters)
@@ -99,7 +101,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
                        settings)
     delivery.install(app, topics, delivered, choices, opt_outs, dead_letters, channels, analytics, settings)
     sweep = retention.Sweep(app, topics, conversations, consumer_identities, settings.state_retention_s,
-                            settings.partitions)
+                            settings.partitions, backlog)
 
     async def sweep_state() -> None:
         try:

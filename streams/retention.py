@@ -86,11 +86,39 @@ def identity_unmatched_since(identity: dict[str, Any]) -> datetime | None:
     return datetime.fromtimestamp(updated / 1000, timezone.utc)
 
 
+class ExpiryBacklog:
+    """The EXPIRE requests this worker's sweep sent that its sender has not handled yet. A sweep finds every
+    consumer still in a table, requested or not, so while requests are outstanding the next sweep waits for them:
+    a backlog that takes longer than the interval (the first sweep over a large table) is not asked for again."""
+
+    def __init__(self) -> None:
+        self.outstanding = 0
+        self._owned: set[int] = set()
+        self._at_last_sweep = 0
+
+    def requested(self, count: int, owned: set[int]) -> None:
+        self.outstanding += count
+        self._owned = owned
+
+    def handled(self) -> None:
+        self.outstanding = max(0, self.outstanding - 1)
+
+    def waits(self, owned: set[int]) -> bool:
+        """Whether a sweep should wait. Partitions that moved (a rebalance) took their requests elsewhere, and a
+        count that did not move since the last sweep lost some (dead-lettered requests): both start afresh."""
+        if owned != self._owned or self.outstanding == self._at_last_sweep:
+            self.outstanding = 0
+        self._at_last_sweep = self.outstanding
+        return self.outstanding > 0
+
+
 class Forgetting:
     """Deletes a consumer's state from the tables keyed by consumer, and asks the routes and identities agents to
     forget the rest. Called by the sender while it handles the consumer's EXPIRE or ERASE command."""
 
-    def __init__(self, topics: Topics, choices: RecordTable, delivered: RecentIds, opt_outs: OptOuts) -> None:
+    def __init__(self, topics: Topics, choices: RecordTable, delivered: RecentIds, opt_outs: OptOuts,
+                 backlog: ExpiryBacklog) -> None:
+        self.backlog = backlog
         self._topics = topics
         self._choices = choices
         self._delivered = delivered
@@ -154,8 +182,9 @@ class Sweep:
     state past retention and asks for it to be forgotten (module doc). Only reads the tables."""
 
     def __init__(self, app: faust.App, topics: Topics, conversations: RecordTable, identities: RecordTable,
-                 retention_s: float, partitions: int) -> None:
+                 retention_s: float, partitions: int, backlog: ExpiryBacklog) -> None:
         self._app = app
+        self._backlog = backlog
         self._topics = topics
         self._conversations = conversations
         self._identities = identities
@@ -170,18 +199,23 @@ class Sweep:
         """One sweep; the number of forget requests sent."""
         if self._app.rebalancing:
             return 0  # the partitions are moving: the next sweep finds them where they land
+        owned = self._owned(catalogue.LIVEENGAGE_COMMANDS.name)
+        if self._backlog.waits(owned):
+            logger.info("state retention: %d consumers asked to be forgotten are still queued; sweeping after them",
+                        self._backlog.outstanding)
+            return 0
         cutoff = datetime.now(timezone.utc) - self._retention
         # The sweep commits no offset, so its requests need not be acknowledged one by one: they are sent in
         # batches, whose acknowledgements are awaited together (one round trip per batch, not per consumer).
         requests: list[Awaitable[None]] = []
         sent = 0
-        owned = self._owned(catalogue.LIVEENGAGE_COMMANDS.name)
         for index, (key, state) in enumerate(self._conversations.scan()):
             if index % SWEEP_YIELD_EVERY == 0:
                 await asyncio.sleep(0)
             if partition_of(key, self._partitions) in owned and is_expired(state, cutoff):
                 requests.append(publish(self._topics.liveengage_commands, key, COMMAND.encode(forget_command(
                     state["account_id"], state["channel_id"], state["consumer_id"], "EXPIRE"))))
+                self._backlog.requested(1, owned)  # counted before it is sent: the sender may handle it at once
                 sent += await flush_when_full(requests)
         owned = self._owned(catalogue.CONSUMER_IDENTITIES.name)
         for index, (key, identity) in enumerate(self._identities.scan()):

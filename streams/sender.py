@@ -501,6 +501,7 @@ class ConversationSender:
 
     # State retention (streams.retention): the sweep asks, the state is checked again here, in order.
     async def _expire(self, key: str, command: dict[str, Any], state: dict[str, Any]) -> None:
+        self._forgetting.backlog.handled()
         stored = self._table.get(key)
         cutoff = now() - timedelta(seconds=self._settings.state_retention_s)
         if stored is None or not is_expired(stored, cutoff):

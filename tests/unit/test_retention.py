@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from streams.retention import (epoch_ms, identity_forgotten, identity_unmatched_since, is_expired, routed_ids,
+from streams.retention import (ExpiryBacklog, epoch_ms, identity_forgotten, identity_unmatched_since, is_expired, routed_ids,
                                stale_routes)
 from streams.sender import closed, new_state
 from streams.conversation import Trigger
@@ -75,3 +75,26 @@ def test_only_identities_that_never_matched_a_consumer_age_out_by_themselves() -
     change = {"updated_at": epoch_ms(LONG_AGO)}
     legacy = identity(channel_id=None, consumer_id=None, seen_at=None, change=change)
     assert identity_unmatched_since(legacy) == LONG_AGO
+
+
+def test_a_sweep_waits_for_the_requests_of_the_last_one_while_they_are_being_handled() -> None:
+    backlog = ExpiryBacklog()
+    assert not backlog.waits({0, 1})
+    backlog.requested(3, {0, 1})
+    assert backlog.waits({0, 1})  # none handled yet
+    backlog.handled()
+    assert backlog.waits({0, 1})  # two left, and the count moved since the last sweep
+    backlog.handled()
+    backlog.handled()
+    backlog.handled()  # a replayed request: never below zero
+    assert backlog.outstanding == 0 and not backlog.waits({0, 1})
+
+
+def test_a_rebalance_or_a_count_that_stopped_moving_lets_the_sweep_go_on() -> None:
+    moved = ExpiryBacklog()
+    moved.requested(2, {0, 1})
+    assert not moved.waits({0})  # partition 1 went elsewhere with its requests
+    stuck = ExpiryBacklog()
+    stuck.requested(2, {0, 1})
+    assert stuck.waits({0, 1})
+    assert not stuck.waits({0, 1})  # nothing handled in a whole interval: the requests were lost (dead-lettered)
