@@ -30,6 +30,12 @@ run: $(STAMP) .kafka/lib/.resolved
 demo: $(STAMP)
 	$(PY) -m devstack.demo
 
+# Apicurio Registry, the Schema Registry of the tests and of `LEC_WIRE_FORMAT=registry make run`: built once with
+# mvn from Maven Central (a Quarkus build, about a minute) into .registry/quarkus-app.
+REGISTRY := .registry/quarkus-app/quarkus-run.jar
+$(REGISTRY): | $(STAMP)
+	$(PY) -c 'from devstack.schema_registry import ensure_built; ensure_built()'
+
 # helm for the chart's tests, built from source with the machine's Go (pinned; kept in .tools/).
 HELM_VERSION := v3.22.0
 HELM := .tools/helm
@@ -51,14 +57,14 @@ $(CHROMIUM):
 compose-env: $(STAMP)
 	$(PY) -m devstack.compose_env > .env
 
-test: $(STAMP) .kafka/lib/.resolved $(HELM) $(PROMETHEUS) $(COMPOSECHECK) $(CHROMIUM)
+test: $(STAMP) .kafka/lib/.resolved $(REGISTRY) $(HELM) $(PROMETHEUS) $(COMPOSECHECK) $(CHROMIUM)
 	$(PY) -m mypy
 	$(PY) -m pytest
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-e2e: $(STAMP) .kafka/lib/.resolved
+e2e: $(STAMP) .kafka/lib/.resolved $(REGISTRY)
 	$(PY) -m pytest tests/e2e
 
 # The benchmark (issue 7): every stage beside its baseline, a table, bench/results/<date>.json and .png.
