@@ -15,7 +15,9 @@ from pydantic import ValidationError
 from analytics.report import hourly, render
 from kafkaclients import KafkaConnection
 from kafkaclients import clients as kafka
+from schemas import registry
 from schemas.codec import DecodeError, codec
+from schemas.registry import RegistrySettings
 from schemas.topics import ANALYTICS_EVENTS
 from telemetry import startup
 
@@ -74,6 +76,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         connection = KafkaConnection(**({"kafka_bootstrap": args.bootstrap} if args.bootstrap else {}))
+        registry.connect(RegistrySettings())  # reads the registry's format too when LEC_SCHEMA_REGISTRY_URL is set
     except ValidationError as exc:
         print(startup.describe_invalid(exc), file=sys.stderr)
         return 78

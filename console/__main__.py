@@ -17,6 +17,8 @@ from pydantic import ValidationError
 
 from console.app import ConsoleConfig, create_app
 from kafkaclients import KafkaConnection
+from schemas import registry
+from schemas.registry import RegistrySettings
 from telemetry import logs, startup
 
 CONFIG_ERROR_EXIT = 78
@@ -51,11 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         return CONFIG_ERROR_EXIT
     try:
         kafka = KafkaConnection(kafka_bootstrap=args.kafka_bootstrap)
+        registry_settings = RegistrySettings()
     except ValidationError as exc:
         print(startup.describe_invalid(exc), file=sys.stderr)
         return CONFIG_ERROR_EXIT
-    logs.configure("info", ([token] if token else []) + kafka.kafka_secrets())
+    logs.configure("info", ([token] if token else []) + kafka.kafka_secrets() + registry_settings.registry_secrets())
     startup.warn_unknown_settings(os.environ)
+    registry.connect(registry_settings)  # the dead-letter pages read the registry's format too when it is set
     # The page polls the sandboxes every second with consumer numbers in the URLs, and reads Kafka anew for each
     # dead-letter listing: neither belongs in the log.
     for noisy in ("httpx", "aiokafka"):

@@ -1,5 +1,6 @@
 """``make run``: the real broker, both bridges, the worker and both sandboxes on 127.0.0.1 until Ctrl-C; and a
-Prometheus scraping them with the chart's alert rules, when Prometheus is installed."""
+Prometheus scraping them with the chart's alert rules, when Prometheus is installed. With ``LEC_WIRE_FORMAT=registry``
+and no ``LEC_SCHEMA_REGISTRY_URL``, a local Schema Registry (Apicurio) too, which every process writes through."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from pathlib import Path
 
 from devstack import prometheus
 from devstack.broker import KafkaBroker
+from devstack.schema_registry import SchemaRegistry
 from devstack.stack import Stack, StackConfig
 
 RUN_DIR = Path(os.environ.get("LEC_RUN_DIR", ".run"))
 PROMETHEUS_PORT = int(os.environ.get("LEC_PROMETHEUS_PORT", "9090"))
+REGISTRY_PORT = 8096
+
+
+def wants_local_registry() -> bool:
+    return os.environ.get("LEC_WIRE_FORMAT") == "registry" and not os.environ.get("LEC_SCHEMA_REGISTRY_URL")
 
 
 def main() -> int:
@@ -25,13 +32,20 @@ def main() -> int:
         old_log.unlink()
     stack: Stack | None = None
     monitor = prometheus.PrometheusServer(PROMETHEUS_PORT, RUN_DIR / "prometheus")
+    registry = SchemaRegistry(RUN_DIR / "schema-registry", port=REGISTRY_PORT) if wants_local_registry() else None
     try:
         print("starting Kafka (the first run resolves it from Maven Central) ...", flush=True)
         broker.start()
-        stack = Stack(broker.bootstrap, StackConfig(), RUN_DIR)
+        config = StackConfig()
+        if registry is not None:
+            print("starting the Schema Registry (the first run builds it with Maven, about a minute) ...", flush=True)
+            config.registry_settings = {"LEC_SCHEMA_REGISTRY_URL": registry.start()}
+        stack = Stack(broker.bootstrap, config, RUN_DIR)
         print("starting the sandboxes, both bridges and the worker ...", flush=True)
         stack.start()
         where = stack.describe()
+        if registry is not None:
+            where.append(("Schema Registry", f"{registry.url}  (Confluent's API; every topic in its wire format)"))
         if prometheus.binary() is not None:
             monitor.start(stack.scrape_targets())
             where.append(("Prometheus", f"{monitor.url}  (scraping every process; alerts: {monitor.url}/alerts)"))
@@ -49,6 +63,8 @@ def main() -> int:
         monitor.stop()
         if stack is not None:
             stack.stop()
+        if registry is not None:
+            registry.stop()
         broker.stop()
     print("stopped.")
     return 0

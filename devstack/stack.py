@@ -73,6 +73,8 @@ class StackConfig:
     console: bool = True  # the sandbox console (it tails every topic: the benchmark leaves it out)
     # How every process reaches Kafka beyond its address (LEC_KAFKA_SECURITY_PROTOCOL, SASL, TLS files).
     kafka_settings: dict[str, str] = field(default_factory=dict)
+    # How every process reaches the Schema Registry (LEC_SCHEMA_REGISTRY_*, LEC_WIRE_FORMAT); none by default.
+    registry_settings: dict[str, str] = field(default_factory=dict)
     # More settings for one process by its name (channel-bridge, webhook-bridge, worker, console), such as a
     # Kafka user of its own.
     process_env: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -246,6 +248,7 @@ class Stack:
             "LEC_KAFKA_REPLICATION_FACTOR": "1",
             "LEC_KAFKA_MIN_INSYNC_REPLICAS": "1",
             **c.kafka_settings,
+            **c.registry_settings,
             "LEC_CHANNELS": json.dumps(channels),
             "LEC_LIVEENGAGE_ACCOUNTS": json.dumps({c.account_id: {
                 "client_id": c.client_id, "client_secret": c.client_secret, "admin_token": c.admin_token}} | {
@@ -332,6 +335,7 @@ class Stack:
                     "-m", "console", "--port", str(c.console_port), "--liveengage-url", c.liveengage_url,
                     "--channel-url", c.channel_url,
                 ], {**os.environ, "LEC_KAFKA_BOOTSTRAP": self.bootstrap, **c.kafka_settings,
+                    **c.registry_settings,
                     "LEC_PARTITIONS": str(c.partitions)})
                 console.wait_http(f"{self.console_url}/livez")
         except BaseException:

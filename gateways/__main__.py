@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from gateways.channel.app import create_app as create_channel_app
 from gateways.liveengage.app import create_app as create_webhook_app
 from gateways.settings import ChannelBridgeSettings, WebhookBridgeSettings
+from schemas import registry
+from schemas import topics as catalogue
 from telemetry import logs, startup
 
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: Kubernetes shows why the process stopped
@@ -36,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         return CONFIG_ERROR_EXIT
     logs.configure(settings.log_level, settings.secrets(), pii=settings.log_pii)
     startup.warn_unknown_settings(os.environ)
+    try:  # before the first request: a schema the registry refuses stops the bridge before any record is written
+        registry.connect(settings, catalogue.value_records())
+    except registry.RegistryError as exc:
+        print(exc, file=sys.stderr)
+        return CONFIG_ERROR_EXIT
     # access_log off: request lines carry channel ids in paths at most, but stay quiet by default.
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level=settings.log_level)
     return 0

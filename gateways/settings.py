@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from adapters import BoundChannel
 from kafkaclients import KafkaConnection
+from schemas.registry import RegistrySettings
 
 
 class ChannelGateway(BoundChannel):
@@ -31,7 +32,7 @@ class LiveEngageApp(BaseModel):
     client_secret: SecretStr
 
 
-class BridgeSettings(KafkaConnection):
+class BridgeSettings(KafkaConnection, RegistrySettings):
     produce_timeout_s: float = Field(5.0, gt=0, description="longest wait for Kafka's acknowledgement before 503")
     max_body_bytes: int = Field(64 * 1024, gt=0)
     body_timeout_s: float = Field(default=10.0, gt=0, description="a body not received by then gets 408")
@@ -46,7 +47,7 @@ class ChannelBridgeSettings(BridgeSettings):
 
     def secrets(self) -> list[str]:
         return [secret for channel in self.channels.values() for secret in channel.binding.secrets()] + \
-            self.kafka_secrets()
+            self.kafka_secrets() + self.registry_secrets()
     # Per bridge process: requests per second and burst, per channel and per consumer (number).
     channel_rate: float = Field(default=200.0, gt=0)
     channel_burst: float = Field(default=400.0, ge=1)
@@ -63,7 +64,7 @@ class WebhookBridgeSettings(BridgeSettings):
 
     def secrets(self) -> list[str]:
         return [app.client_secret.get_secret_value() for app in self.liveengage_accounts.values()] + \
-            self.kafka_secrets()
+            self.kafka_secrets() + self.registry_secrets()
     account_rate: float = Field(default=500.0, gt=0, description="webhook requests per second per account")
     account_burst: float = Field(default=1000.0, ge=1)
     # LiveEngage signs with Base64 by default; some accounts are switched to hex on request.

@@ -17,6 +17,11 @@ class SchemaError(Exception):
     """Root of schema and codec errors: a schema is missing, or bytes do not decode."""
 
 
+def qualified(name: str) -> str:
+    """The full name of a record given by its short or full name."""
+    return name if "." in name else f"{NAMESPACE}.{name}"
+
+
 @cache
 def load(name: str) -> Any:
     """The parsed schema of record ``name`` (short or full name), with the named types it references.
@@ -24,7 +29,7 @@ def load(name: str) -> Any:
     Raises:
         SchemaError: no ``<full name>.avsc`` file exists.
     """
-    full_name = name if "." in name else f"{NAMESPACE}.{name}"
+    full_name = qualified(name)
     path = SCHEMA_DIR / f"{full_name}.avsc"
     if not path.exists():
         message = f"no schema file for {full_name}"

@@ -60,6 +60,11 @@ TABLES = (CONVERSATIONS_TABLE, ROUTES_TABLE, SEEN_EVENTS_TABLE, CHOICES_TABLE, I
           OPT_OUTS_TABLE, PARKED_TABLE)
 
 
+def value_records() -> list[tuple[str, str]]:
+    """(topic, value record) of every topic of the catalogue: what a writer registers in a Schema Registry."""
+    return [(topic.name, topic.value_record) for topic in ALL]
+
+
 def consumer_key(channel_id: str, consumer_id: str) -> str:
     """The key of one consumer's records: all their events share a partition and so keep their order."""
     return f"{channel_id}:{consumer_id}"

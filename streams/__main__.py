@@ -20,6 +20,8 @@ from streams.app import create_app, execute
 from streams.errors import StreamsError
 from streams.liveengage import LiveEngageClient
 from streams.preflight import wait_for_kafka
+from schemas import registry
+from schemas import topics as catalogue
 from streams.settings import WorkerSettings
 from telemetry import logs, startup
 
@@ -108,6 +110,11 @@ def erase(settings: WorkerSettings, argv: list[str]) -> int:
     return 0
 
 
+# The commands that encode records register their schemas (a dead-letter replay sends the bytes it finds). The
+# worker's tables stay in single-object encoding (state must not depend on the registry): no changelog subjects.
+WRITERS = ("worker", "erase")
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "worker"
     commands: dict[str, Callable[[WorkerSettings], int]] = {
@@ -126,6 +133,11 @@ def main(argv: list[str]) -> int:
         return CONFIG_ERROR_EXIT
     logs.configure(settings.log_level, settings.secrets(), pii=settings.log_pii)
     startup.warn_unknown_settings(os.environ)
+    try:  # a schema the registry refuses stops the worker before any record is written
+        registry.connect(settings, catalogue.value_records() if command in WRITERS else [])
+    except registry.RegistryError as exc:
+        print(exc, file=sys.stderr)
+        return CONFIG_ERROR_EXIT
     return commands[command](settings)
 
 

@@ -61,7 +61,7 @@ class ParkedEvents:
         if key not in keys and len(keys) >= self._max_conversations:
             self._drop(partition, next(iter(keys)), "too_many")
         parked["events"].append(raw)
-        self._table[key] = PARKED.encode(parked)
+        self._table[key] = PARKED.encode_single_object(parked)
         keys.setdefault(key, parked["first_parked_at"])
 
     def first(self, key: str) -> bytes | None:
@@ -75,7 +75,7 @@ class ParkedEvents:
             return
         rest = parked["events"][1:]
         if rest:
-            self._table[key] = PARKED.encode(parked | {"events": rest})
+            self._table[key] = PARKED.encode_single_object(parked | {"events": rest})
         else:
             del self._table[key]
             self._keys_of(partition).pop(key, None)

@@ -129,7 +129,7 @@ class ConversationSender:
             await self._retry(key, command, state)
             return
         if state["retrying"] and command["action"] in LIVEENGAGE_ACTIONS:
-            self._save(key, state | {"pending": [*state["pending"], COMMAND.encode(command)]})
+            self._save(key, state | {"pending": [*state["pending"], COMMAND.encode_single_object(command)]})
             return
         if state["pending"] and command["action"] in QUEUEABLE and state["status"] != Status.OPENING:
             await self._drain(key)  # left over from a drain that a restart interrupted
@@ -155,8 +155,8 @@ class ConversationSender:
             raise exc
         delay = max(delays[retry - 1], exc.retry_after_s or 0.0)
         state = self._table.get(key) or new_state(command)
-        pending = state["pending"] if waiting_id(state) == command["command_id"] else [COMMAND.encode(command),
-                                                                                        *state["pending"]]
+        pending = state["pending"] if waiting_id(state) == command["command_id"] else [
+            COMMAND.encode_single_object(command), *state["pending"]]
         self._save(key, state | {"pending": pending, "retrying": True})
         due = now() + timedelta(seconds=delay)
         metrics.RETRIES.labels("liveengage").inc()
@@ -354,7 +354,8 @@ class ConversationSender:
         """Append the command to the queue, unless it is already in it (a queued command being retried)."""
         if any(COMMAND.decode(raw)["command_id"] == command["command_id"] for raw in state["pending"]):
             return
-        self._save(key, moved(state, Trigger.QUEUED) | {"pending": [*state["pending"], COMMAND.encode(command)]})
+        self._save(key, moved(state, Trigger.QUEUED) | {"pending": [*state["pending"],
+                                                                   COMMAND.encode_single_object(command)]})
 
     async def _announce_identity(self, state: dict[str, Any]) -> None:
         """Tell the identity index who this LiveEngage consumer is, so that a conversation LiveEngage opened

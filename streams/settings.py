@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from adapters import BoundChannel
 from kafkaclients import KafkaConnection
+from schemas.registry import RegistrySettings
 
 
 class DefaultProfile(BaseModel):
@@ -58,7 +59,7 @@ class LiveEngageCredentials(BaseModel):
                                                                    "(only `register-webhooks` needs it)")
 
 
-class WorkerSettings(KafkaConnection):
+class WorkerSettings(KafkaConnection, RegistrySettings):
     # Safe on a real cluster: three copies, and a write acknowledged only once two have it. The local stack sets 1.
     kafka_replication_factor: int = Field(3, ge=1, description="replicas of every topic the worker creates")
     kafka_min_insync_replicas: int = Field(2, ge=1, description="min.insync.replicas of the topics it creates")
@@ -141,7 +142,7 @@ class WorkerSettings(KafkaConnection):
         values = [s for pair in accounts for s in pair if s is not None]
         values += [self.analytics_key] if self.analytics_key is not None else []
         channel_secrets = [secret for channel in self.channels.values() for secret in channel.binding.secrets()]
-        return [v.get_secret_value() for v in values] + channel_secrets + self.kafka_secrets()
+        return [v.get_secret_value() for v in values] + channel_secrets + self.kafka_secrets() + self.registry_secrets()
 
     @model_validator(mode="after")
     def _replicas_fit(self) -> WorkerSettings:

@@ -44,7 +44,7 @@ class RecordTable:
         return record
 
     def put(self, key: str, record: dict[str, Any]) -> None:
-        raw = self._codec.encode(record)
+        raw = self._codec.encode_single_object(record)
         self._table[key] = raw
         self._remember(key, raw, record)
 

@@ -59,4 +59,7 @@ def configure(level: str, secrets: Iterable[str], *, pii: bool = False) -> None:
     if level.lower() == "debug" and not pii:
         for name in PAYLOAD_LOGGERS:
             logging.getLogger(name).setLevel(logging.INFO)
+    elif level.lower() != "debug":
+        # httpx logs every request's URL at INFO (the Schema Registry's at start, gateways' URLs): debugging only.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     install(secrets, pii=pii)

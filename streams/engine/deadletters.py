@@ -21,6 +21,7 @@ from streams import metrics
 from streams.engine.commits import CommitKeeper
 from streams.engine.durability import Durability
 from streams.engine.faust_internals import forget_unacked, set_current_event, shorten_fetch_wait
+from schemas.registry import RegistryUnavailable
 from streams.errors import RecordError, UnexpectedError
 from streams.engine.lanes import Lanes
 from streams.engine.topics import as_faust_topic, publish, publish_patience
@@ -256,7 +257,7 @@ class DeadLetters:
             except RecordError as exc:
                 await self.send(event, exc)
                 outcome = "dead_lettered"
-            except KafkaError:
+            except (KafkaError, RegistryUnavailable):
                 raise
             except Exception as exc:  # noqa: BLE001 - a bug must not lose the record
                 logger.exception("unexpected error on %s[%d]@%d", event.message.topic, event.message.partition,
@@ -264,10 +265,10 @@ class DeadLetters:
                 await self.send(event, UnexpectedError(f"{exc.__class__.__name__}: {exc}"))
                 outcome = "dead_lettered"
             metrics.RECORDS.labels(event.message.topic, outcome).inc()
-        except KafkaError as exc:
-            logger.critical("Kafka failed while handling %s[%d]@%d (%s): exiting without committing it",
-                            event.message.topic, event.message.partition, event.message.offset,
-                            exc.__class__.__name__)
+        except (KafkaError, RegistryUnavailable) as exc:  # the record is fine: it is read again after a restart
+            logger.critical("%s failed while handling %s[%d]@%d (%s): exiting without committing it",
+                            "Kafka" if isinstance(exc, KafkaError) else "the Schema Registry", event.message.topic,
+                            event.message.partition, event.message.offset, exc.__class__.__name__)
             os._exit(KAFKA_FAILURE_EXIT)
 
     async def send(self, event: EventT[bytes], error: RecordError) -> None:
