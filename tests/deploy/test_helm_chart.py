@@ -23,7 +23,7 @@ VALUE_SETS = sorted((CHART / "ci").glob("*.yaml"))
 KUBERNETES = ["1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 ROLES = {"channel-bridge", "webhook-bridge", "worker"}
 SECRET_KEYS = {"LEC_CHANNELS", "LEC_LIVEENGAGE_ACCOUNTS", "LEC_ANALYTICS_KEY", "LEC_KAFKA_SASL_PASSWORD",
-               "LEC_KAFKA_SSL_KEY_PASSWORD"}
+               "LEC_KAFKA_SSL_KEY_PASSWORD", "LEC_SCHEMA_REGISTRY_PASSWORD"}
 OPTIONAL_SECRET_KEYS = SECRET_KEYS - {"LEC_CHANNELS", "LEC_LIVEENGAGE_ACCOUNTS"}
 API_PREFIXES = {"channel-bridge": "/v1/channels", "webhook-bridge": "/v1/liveengage"}
 WEBHOOK_URL = "config.publicWebhookUrl=https://hooks.example.com/v1/liveengage/webhooks"
@@ -334,6 +334,28 @@ def test_kafka_settings_reach_every_process(values: str, expected: dict[str, str
         for key in ("LEC_KAFKA_SSL_CA_FILE", "LEC_KAFKA_SSL_CERT_FILE", "LEC_KAFKA_SSL_KEY_FILE"):
             if key in config["data"]:
                 assert any(config["data"][key].startswith(mount + "/") for mount in mounts), key
+
+
+def test_schema_registry_settings_reach_every_process_and_its_password_comes_from_the_secret() -> None:
+    from telemetry.startup import CONNECTOR_SETTINGS
+
+    docs = render(CHART / "ci" / "mtls.yaml", "registerWebhooks.enabled=true", WEBHOOK_URL,
+                  "schemaRegistry.url=https://registry.example.com/apis/ccompat/v7",
+                  "schemaRegistry.username=lec-connector", "schemaRegistry.caFile=/etc/kafka-tls/ca.crt")
+    (config,) = [c for c in by_kind(docs, "ConfigMap") if "LEC_KAFKA_BOOTSTRAP" in c["data"]]
+    assert {"LEC_SCHEMA_REGISTRY_URL": "https://registry.example.com/apis/ccompat/v7",
+            "LEC_SCHEMA_REGISTRY_USERNAME": "lec-connector",
+            "LEC_SCHEMA_REGISTRY_CA_FILE": "/etc/kafka-tls/ca.crt"}.items() <= config["data"].items()
+    assert set(config["data"]) <= CONNECTOR_SETTINGS and "LEC_WIRE_FORMAT" not in config["data"]
+    for template in pod_templates(docs).values():
+        (container,) = template["spec"]["containers"]
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+        assert refs["LEC_SCHEMA_REGISTRY_PASSWORD"] == {"name": "lec-credentials", "key": "LEC_SCHEMA_REGISTRY_PASSWORD",
+                                                         "optional": True}
+    minimal = render(CHART / "ci" / "minimal.yaml")
+    (config,) = [c for c in by_kind(minimal, "ConfigMap") if "LEC_KAFKA_BOOTSTRAP" in c["data"]]
+    assert not [key for key in config["data"] if "SCHEMA_REGISTRY" in key or key == "LEC_WIRE_FORMAT"]
+    assert "schemaRegistry" in refusal("schemaRegistry.wireFormat=avro")
 
 
 def test_extra_volumes_are_mounted_in_every_container() -> None:

@@ -50,6 +50,10 @@ env:
   - name: LEC_KAFKA_SSL_KEY_PASSWORD
     valueFrom:
       secretKeyRef: {name: {{ .Values.existingSecret }}, key: LEC_KAFKA_SSL_KEY_PASSWORD, optional: true}
+  # Optional: only a Schema Registry with basic auth needs it.
+  - name: LEC_SCHEMA_REGISTRY_PASSWORD
+    valueFrom:
+      secretKeyRef: {name: {{ .Values.existingSecret }}, key: LEC_SCHEMA_REGISTRY_PASSWORD, optional: true}
   {{- with .Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
