@@ -1,7 +1,7 @@
 """The Schema Registry wire format end to end, against a real registry (Apicurio Registry, started by
 devstack.schema_registry with basic auth and TLS): every process registers its topics' schemas with BACKWARD
 compatibility; after a conversation, Confluent's own client decodes every record of every topic through the registry
-with no code of this project, while the worker's state stays single-object; a schema that evolves compatibly is
+with no code of this project (retries and dead letters included), while the worker's state stays single-object; a schema that evolves compatibly is
 accepted and old readers keep reading; an incompatible one stops the process before it writes anything; records in
 the old format still flow.
 
@@ -190,6 +190,26 @@ def test_the_readmes_duckdb_example_queries_the_analytics_topic(
     row = rows[sandboxes.channel_id]
     assert int(row["conversations"]) >= 1 and int(row["agent_messages"]) >= 1, row
     assert float(row["median_agent_delivery_ms"]) >= 0, row
+
+
+def test_confluents_client_decodes_retries_and_dead_letters(
+        stack: Stack, registry: SchemaRegistry, sandboxes: Sandboxes, consumer: str) -> None:
+    """The topics a quiet conversation leaves empty: a Send API call refused with 503 (a retry record) and one
+    refused with 400 (a dead letter of the command)."""
+    faults = f"{stack.config.liveengage_url}/sandbox/faults"
+    key = sandboxes.ext_consumer_id(consumer)
+    sandboxes.open_conversation(consumer, "hello")
+    for status in (503, 400):
+        fault = {"endpoint": "send", "status": status, "count": 1, "ext_consumer_id": key}
+        assert sandboxes.http.post(faults, json=fault).status_code == 200
+        sandboxes.consumer_says(consumer, f"met a {status}")
+        wait_until(lambda: "met a 503" in sandboxes.published_texts(consumer) and sandboxes.http.get(faults).json()
+                   .get("active") == [], timeout=DEADLINE_S, what=f"the {status} injected and the text sent")
+    for topic, record_name in ((catalogue.LIVEENGAGE_RETRIES.name, "LiveEngageCommand"),
+                               (catalogue.LIVEENGAGE_COMMANDS.dead_letters.name, "DeadLetter")):
+        values = wait_until(lambda: foreign_read(stack.bootstrap, topic, registry), timeout=DEADLINE_S,
+                            interval=0.5, what=f"a record in {topic}")
+        assert all(raw[0] == 0 and decoded == codec(record_name).decode(raw) for raw, decoded in values), topic
 
 
 def test_an_optional_field_added_is_accepted_and_old_readers_keep_reading(
