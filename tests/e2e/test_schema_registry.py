@@ -1,9 +1,9 @@
 """The Schema Registry wire format end to end, against a real registry (Apicurio Registry, started by
 devstack.schema_registry with basic auth and TLS): every process registers its topics' schemas with BACKWARD
 compatibility; after a conversation, Confluent's own client decodes every record of every topic through the registry
-with no code of this project (retries and dead letters included), while the worker's state stays single-object; a schema that evolves compatibly is
-accepted and old readers keep reading; an incompatible one stops the process before it writes anything; records in
-the old format still flow.
+with no code of this project (retries and dead letters included), while the worker's state stays single-object; a
+schema that evolves compatibly is accepted and old readers keep reading; an incompatible one stops the process
+before it writes anything; records in the old format still flow.
 
 The tests run in file order: the one that writes a single-object record to the inbound topic comes after those that
 read that topic with Confluent's client (which reads only the registry's format)."""
