@@ -79,7 +79,7 @@ def use_single_object() -> None:
 
 @dataclass(frozen=True)
 class AvroCodec:
-    """Encodes and decodes one record type in single-object encoding.
+    """Encodes and decodes one record type, in single-object encoding or the Schema Registry's (module doc).
 
     ``decode`` resolves any known writer schema to this codec's reader schema, so older and newer writers that
     are schema-compatible decode to the current shape. It does not accept records of unrelated types.
@@ -131,7 +131,8 @@ class AvroCodec:
         if data and len(data) >= HEADER_LENGTH and data[:2] == MARKER:
             writer = _writers_by_fingerprint().get(data[2:HEADER_LENGTH])
             if writer is None:
-                message = f"unknown writer schema fingerprint {data[2:HEADER_LENGTH].hex()} (expected {self.record_name})"
+                message = (f"unknown writer schema fingerprint {data[2:HEADER_LENGTH].hex()} "
+                           f"(expected {self.record_name})")
                 raise DecodeError(message)
             return writer, data[HEADER_LENGTH:]
         if data and len(data) > REGISTRY_HEADER_LENGTH and data[0] == REGISTRY_MAGIC:

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 import deadletters
+from schemas import registry
+from schemas import topics as catalogue
 from streams import erasure, http, registration, topic_plan
 from streams.app import create_app, execute
 from streams.errors import StreamsError
 from streams.liveengage import LiveEngageClient
 from streams.preflight import wait_for_kafka
-from schemas import registry
-from schemas import topics as catalogue
 from streams.settings import WorkerSettings
 from telemetry import logs, startup
 

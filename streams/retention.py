@@ -132,10 +132,9 @@ class Forgetting:
             self._opt_outs.forget(key)
         if state is not None:
             # Sent together: the sender commits its command's offset only once all of them are acknowledged.
-            requests = [forget_route(self._topics, state, id_) for id_ in sorted(routed_ids(state))]
-            if state["lp_consumer_id"] is not None:
-                requests.append(forget_identity(self._topics, state["lp_consumer_id"], state["account_id"]))
-            await asyncio.gather(*requests)
+            identity = [] if state["lp_consumer_id"] is None else [
+                forget_identity(self._topics, state["lp_consumer_id"], state["account_id"])]
+            await asyncio.gather(self.routes(state, routed_ids(state)), *identity)
         STATE_FORGOTTEN.labels("erased" if erase else "expired").inc()
 
     async def routes(self, state: dict[str, Any], ids: Iterable[str]) -> None:

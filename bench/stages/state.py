@@ -79,7 +79,8 @@ async def load(bootstrap: str, config: StackConfig, app_id: str, first: int, las
         pending = []
         for number in range(first, last):
             for table, key, value in conversation_records(number, config.account_id, config.channel_id):
-                pending.append(await producer.send(topic_plan.changelog_topic(app_id, table), value, key=f'"{key}"'.encode(),
+                pending.append(await producer.send(topic_plan.changelog_topic(app_id, table), value,
+                                                   key=f'"{key}"'.encode(),
                                                    partition=partition_of(key, config.partitions)))
             if len(pending) >= 30_000:
                 await asyncio.gather(*pending)

@@ -16,12 +16,12 @@ from faust.types import EventT, StreamT
 from kafkaclients import KafkaConnection
 from schemas import topics as catalogue
 from schemas.codec import codec
+from schemas.registry import RegistryUnavailable
 
 from streams import metrics
 from streams.engine.commits import CommitKeeper
 from streams.engine.durability import Durability
 from streams.engine.faust_internals import forget_unacked, set_current_event, shorten_fetch_wait
-from schemas.registry import RegistryUnavailable
 from streams.errors import RecordError, UnexpectedError
 from streams.engine.lanes import Lanes
 from streams.engine.topics import as_faust_topic, publish, publish_patience
