@@ -147,6 +147,9 @@ def expire_all(stack: Stack, data_dir: Path, log: Path, expected: int) -> dict[s
             if time.monotonic() - started > EXPIRY_TIMEOUT_S:
                 raise TimeoutError(f"{forgotten(port):.0f} of {expected} consumers forgotten in {EXPIRY_TIMEOUT_S} s")
             during.append(memory_kib(pid)["VmRSS"] / 1024)
+            if len(during) % 60 == 0:  # a run at a million takes half an hour here: show it moving
+                print(f"  expiry: {forgotten(port):,.0f} of {expected:,} forgotten, RSS {during[-1]:.0f} MiB",
+                      flush=True)
             time.sleep(1)
         expire_s = time.monotonic() - started - EXPIRY_SWEEP_INTERVAL_S  # from the first sweep
         after: list[float] = []
@@ -195,10 +198,13 @@ def run(broker: KafkaBroker, run_dir: Path, profile: Profile) -> dict[str, Any]:
         print(f"  state {size:,}: {measured}", flush=True)
     largest = profile.state_sizes[-1]
     closed = largest - len(range(0, largest, 10))  # one in ten is still open: conversation_records
-    expiry = expire_all(stack, run_dir / f"rocksdb-{largest}", run_dir / "expiry.log", closed)
-    expiry["restarted_over_before"] = expiry["restarted"]["rss_mib"] / expiry["rss_before_mib"]
-    expiry["changelog_mib"] = broker_bytes(
-        broker, [topic_plan.changelog_topic(app_id, table) for table in TABLES]) / 2**20
+    try:
+        expiry = expire_all(stack, run_dir / f"rocksdb-{largest}", run_dir / "expiry.log", closed)
+        expiry["restarted_over_before"] = expiry["restarted"]["rss_mib"] / expiry["rss_before_mib"]
+        expiry["changelog_mib"] = broker_bytes(
+            broker, [topic_plan.changelog_topic(app_id, table) for table in TABLES]) / 2**20
+    except Exception as exc:  # noqa: BLE001 - the sizes measured above are kept in the results
+        expiry = {"error": f"{exc.__class__.__name__}: {exc}"}
     print(f"  state expiry at {largest:,}: {expiry}", flush=True)
     # Memory per conversation: the slope between the two largest sizes (the worker's own footprint cancels).
     small, large = profile.state_sizes[-2], profile.state_sizes[-1]
