@@ -9,6 +9,8 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from streams.engine.faust_internals import table_keys
+
 RECORDS = Counter("lec_worker_records_total", "Source records the worker finished, by topic and outcome",
                   ["topic", "outcome"])
 DEAD_LETTERS = Counter("lec_worker_dead_letters_total", "Records dead-lettered, by source topic and error class",
@@ -57,9 +59,10 @@ class WorkerState(Collector):
             keys_busy.add_metric([topic], busy)
         yield records
         yield keys_busy
-        keys = GaugeMetricFamily("lec_worker_table_keys", "Keys held in each worker table", labels=["table"])
+        keys = GaugeMetricFamily("lec_worker_table_keys", "Keys held in each worker table (RocksDB: its estimate)",
+                                 labels=["table"])
         for name, table in sorted(self._tables.items()):
-            keys.add_metric([name], len(table))
+            keys.add_metric([name], table_keys(table))
         yield keys
 
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TP0 = TP("lec.liveengage.commands", 0)
 TP1 = TP("not.the.engines", 0)
 PRIVATE_NAMES = {"_new_consumer", "_read_offset", "_new_offset", "_acked", "_acked_index", "_current_event",
-                 "_unacked_messages", "_thread", "_create_worker_consumer", "_fetch_max_wait_ms"}
+                 "_unacked_messages", "_thread", "_create_worker_consumer", "_fetch_max_wait_ms", "_dbs_for_actives"}
 
 
 class Thing:
@@ -109,6 +109,38 @@ async def test_the_changelog_buffer_is_emptied_before_the_flush(app: faust.App) 
     buffer = app.producer.buffer
     assert isinstance(buffer, ProducerBuffer) and buffer.size == 0
     await faust_internals.flush_changelog_buffer(app, deadline=time.monotonic() + 1)
+
+
+async def test_a_rocksdb_table_is_counted_from_its_estimate_not_by_reading_it(
+        app: faust.App, tmp_path: Path) -> None:
+    """Faust's RocksDB store keeps a database per partition, and yields those of active partitions from
+    ``_dbs_for_actives``; each answers RocksDB's key estimate. A memory table is counted by ``len``."""
+    import rocksdict
+    from faust.stores.rocksdb import Store as RocksDBStore
+
+    assert list(inspect.signature(RocksDBStore._dbs_for_actives).parameters) == ["self"]
+    databases = [rocksdict.Rdict(str(tmp_path / f"p{n}")) for n in range(2)]
+    for n, db in enumerate(databases):
+        for key in range(1000 * (n + 1)):
+            db[f"key-{key}".encode()] = b"value"
+        db.flush()  # the estimate counts a deletion against a key already on disk
+        for key in range(100):
+            del db[f"key-{key}".encode()]
+        db.flush()
+
+    class Table:  # a Collection whose store is Faust's RocksDB store (as the worker's are with LEC_STORE=rocksdb)
+        data = object.__new__(RocksDBStore)
+
+        def __len__(self) -> int:
+            raise AssertionError("a RocksDB table must not be counted by reading every key")
+
+    Table.data._dbs_for_actives = lambda: iter(databases)  # type: ignore[attr-defined]
+    assert faust_internals.table_keys(Table()) == 900 + 1900
+    memory = app.Table("counted", default=None)
+    memory.data["a"] = b"1"
+    assert faust_internals.table_keys(memory) == 1
+    for db in databases:
+        db.close()
 
 
 def test_no_other_module_of_the_worker_touches_them() -> None:
