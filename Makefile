@@ -4,13 +4,30 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo unit e2e soak bench broker compose-env clean
+.PHONY: run test demo unit e2e soak bench broker compose-env clean lock image
 
-$(STAMP): pyproject.toml
+# The tests run on the versions the image ships: requirements-dev.lock pins every dependency, the tools' too, and
+# requirements.lock (the image's, with hashes) was resolved within it.
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -c requirements-dev.lock -e '.[test,bench]'
 	touch $(STAMP)
+
+# After changing pyproject.toml's dependencies: every dependency pinned again, then the image's with their hashes.
+LOCK := $(PY) -m piptools compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+lock: $(STAMP)
+	$(LOCK) --extra test --extra bench --output-file requirements-dev.lock pyproject.toml
+	$(LOCK) --generate-hashes --build-deps-for wheel --constraint requirements-dev.lock \
+	    --output-file requirements.lock pyproject.toml
+
+# Both images (Dockerfile), labelled with pyproject.toml's version and the commit; needs a Docker engine.
+VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) \
+	    -t lec-connector:$(VERSION) .
+	docker build --target sandbox --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD) \
+	    -t lec-connector-sandbox:$(VERSION) .
 
 # Kafka's jars, resolved once from Maven Central with mvn (then cached in .kafka/lib).
 .kafka/lib/.resolved: devstack/broker.py | $(STAMP)

@@ -102,6 +102,19 @@ class ChannelAdapter(ABC, Generic[ConfigT]):
     def verify(self, config: ConfigT, request: InboundRequest) -> bool:
         """True when the request is signed by the channel's gateway; never raises."""
 
+    def rotated_out(self, config: ConfigT) -> ConfigT | None:
+        """During a secret rotation, the channel's settings with the secret being replaced in place of the current
+        one (so ``verify`` checks that one); None when no rotation is under way."""
+        return None
+
+    def signed_with(self, config: ConfigT, request: InboundRequest) -> str | None:
+        """Which of the channel's secrets signed the request: "current", "previous" (a rotation's old secret,
+        accepted until it is removed from the settings), or None (not signed by the gateway); never raises."""
+        if self.verify(config, request):
+            return "current"
+        previous = self.rotated_out(config)
+        return "previous" if previous is not None and self.verify(previous, request) else None
+
     @abstractmethod
     def parse(self, config: ConfigT, hook: str, request: InboundRequest) -> list[dict[str, Any]]:
         """The events of a verified request, in order; raises ``InputError``."""

@@ -36,6 +36,8 @@ class GenericCapabilities(BaseModel):
 
 class GenericConfig(AdapterConfig):
     secret: SecretStr = Field(description="HMAC-SHA256 key the gateway signs inbound bodies with")
+    previous_secret: SecretStr | None = Field(default=None, description="during a rotation, the secret being "
+                                              "replaced: accepted too until removed (README, \"Secret rotation\")")
     outbound_url: str = Field(description="the gateway's URL for messages to consumers")
     outbound_token: SecretStr = Field(description="bearer token the gateway expects on outbound messages")
     capabilities: GenericCapabilities = GenericCapabilities()
@@ -186,6 +188,11 @@ class GenericAdapter(ChannelAdapter[GenericConfig]):
     def verify(self, config: GenericConfig, request: InboundRequest) -> bool:
         return verify_signature(request.body, request.headers.get(SIGNATURE_HEADER),
                                 config.secret.get_secret_value())
+
+    def rotated_out(self, config: GenericConfig) -> GenericConfig | None:
+        if config.previous_secret is None:
+            return None
+        return config.model_copy(update={"secret": config.previous_secret, "previous_secret": None})
 
     def parse(self, config: GenericConfig, hook: str, request: InboundRequest) -> list[dict[str, Any]]:
         try:

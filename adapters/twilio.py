@@ -43,6 +43,8 @@ STATUSES = {"delivered": "delivered", "read": "read", "undelivered": "failed", "
 class TwilioConfig(AdapterConfig):
     account_sid: str = Field(pattern=r"^AC\w{8,64}$", description="the Twilio account (AC...)")
     auth_token: SecretStr = Field(description="the account's auth token: signs webhooks, authenticates sends")
+    previous_auth_token: SecretStr | None = Field(default=None, description="during a rotation, the token being "
+                                                  "replaced: webhooks it signs are accepted too until removed")
     number: str = Field(pattern=r"^(whatsapp:)?\+[1-9]\d{4,14}$", description="this channel's number, E.164")
     messaging_service_sid: str | None = Field(default=None, pattern=r"^MG\w{8,64}$",
                                               description="send from this Messaging Service instead of the number")
@@ -106,6 +108,11 @@ class TwilioAdapter(ChannelAdapter[TwilioConfig]):
         token = config.auth_token.get_secret_value()
         return any(hmac.compare_digest(signature(url, params, token).encode(), received.strip().encode())
                    for url in url_variants(request.url))
+
+    def rotated_out(self, config: TwilioConfig) -> TwilioConfig | None:
+        if config.previous_auth_token is None:
+            return None
+        return config.model_copy(update={"auth_token": config.previous_auth_token, "previous_auth_token": None})
 
     def parse(self, config: TwilioConfig, hook: str, request: InboundRequest) -> list[dict[str, Any]]:
         form = dict(form_params(request.body))

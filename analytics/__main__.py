@@ -20,6 +20,7 @@ from schemas.codec import DecodeError, codec
 from schemas.registry import RegistrySettings
 from schemas.topics import ANALYTICS_EVENTS
 from telemetry import startup
+from telemetry.version import version
 
 
 async def partitions_of(connection: KafkaConnection, topic: str) -> list[int]:
@@ -67,8 +68,12 @@ async def read_all(connection: KafkaConnection, topic: str) -> tuple[list[dict[s
         await consumer.stop()
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=startup.settings_help(KafkaConnection) + "\n\n"
+                                     + startup.settings_help(RegistrySettings))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("--bootstrap", help="host:port of the brokers; LEC_KAFKA_BOOTSTRAP when unset (and the "
                                             "other LEC_KAFKA_* settings always)")
     parser.add_argument("--topic", default=ANALYTICS_EVENTS.name)

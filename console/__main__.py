@@ -20,6 +20,7 @@ from kafkaclients import KafkaConnection
 from schemas import registry
 from schemas.registry import RegistrySettings
 from telemetry import logs, startup
+from telemetry.version import version
 
 CONFIG_ERROR_EXIT = 78
 
@@ -38,14 +39,25 @@ def is_loopback(host: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m console", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default=env("host", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(env("port", "8095") or 8095))
-    parser.add_argument("--kafka-bootstrap", default=os.environ.get("LEC_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
-    parser.add_argument("--liveengage-url", default=env("liveengage_url", "http://127.0.0.1:8090"))
-    parser.add_argument("--channel-url", default=env("channel_url", "http://127.0.0.1:8091"))
-    parser.add_argument("--partitions", type=int, default=int(os.environ.get("LEC_PARTITIONS", "4")))
-    parser.add_argument("--app-id", default=os.environ.get("LEC_APP_ID", "lec-worker"))
+    parser = argparse.ArgumentParser(
+        prog="python -m console", description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="also: LEC_CONSOLE_TOKEN (a secret; required unless --host is a loopback address), the LEC_KAFKA_* "
+               "settings of Kafka's security and the LEC_SCHEMA_REGISTRY_* ones (python -m streams --help)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--host", default=env("host", "127.0.0.1"), help="LEC_CONSOLE_HOST; default 127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(env("port", "8095") or 8095),
+                        help="LEC_CONSOLE_PORT; default 8095")
+    parser.add_argument("--kafka-bootstrap", default=os.environ.get("LEC_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+                        help="LEC_KAFKA_BOOTSTRAP; default 127.0.0.1:9092")
+    parser.add_argument("--liveengage-url", default=env("liveengage_url", "http://127.0.0.1:8090"),
+                        help="the LiveEngage sandbox; LEC_CONSOLE_LIVEENGAGE_URL")
+    parser.add_argument("--channel-url", default=env("channel_url", "http://127.0.0.1:8091"),
+                        help="the channel sandbox; LEC_CONSOLE_CHANNEL_URL")
+    parser.add_argument("--partitions", type=int, default=int(os.environ.get("LEC_PARTITIONS", "4")),
+                        help="LEC_PARTITIONS, as the worker's; default 4")
+    parser.add_argument("--app-id", default=os.environ.get("LEC_APP_ID", "lec-worker"),
+                        help="LEC_APP_ID, as the worker's; default lec-worker")
     args = parser.parse_args(argv)
     token = env("token") or None
     if token is None and not is_loopback(args.host):

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from devstack.ports import free_port
+from devstack.tcpproxy import TcpProxy
 
 
 @dataclass
@@ -65,6 +66,7 @@ class StackConfig:
     webhook_retry_interval_s: float = 30.0
     retry_delays_s: list[float] = field(default_factory=lambda: [5, 10, 15, 120, 240, 480])
     log_level: str = "info"
+    log_format: str = "text"  # the bridges' and the worker's LEC_LOG_FORMAT
     body_timeout_s: float = 10.0
     worker_env: dict[str, str] = field(default_factory=dict)  # more LEC_* settings for the worker
     # The program that plays LiveEngage, with the sandbox's command line (``serve --port ...``) and environment;
@@ -86,6 +88,12 @@ class StackConfig:
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     channel_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # A rotation under way: the secrets being replaced, accepted by the bridges beside the current ones.
+    previous_channel_secret: str | None = None
+    # Each bridge behind a TCP proxy on its port, as Kubernetes puts pods behind a Service: ``Stack.roll_bridge``
+    # then replaces a bridge the way a rolling update does.
+    bridge_services: bool = False
+    previous_client_secret: str | None = None
     outbound_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     analytics_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     # Host names the processes reach each other by (docker-compose's service names); 127.0.0.1 for any not named.
@@ -206,6 +214,7 @@ class Stack:
         self.config = config
         self.run_dir = run_dir
         self.processes: dict[str, ManagedProcess] = {}
+        self.services: dict[str, TcpProxy] = {}  # bridge name -> its "Service" (``bridge_services``)
         # Worker name -> port of its probes and metrics; workers started later take free ports.
         self.worker_web_ports: dict[str, int] = {"worker": config.worker_web_port}
         for account in config.extra_accounts:
@@ -224,6 +233,7 @@ class Stack:
         c = self.config
         channels = {c.channel_id: {
             "secret": c.channel_secret,
+            **({"previous_secret": c.previous_channel_secret} if c.previous_channel_secret else {}),
             "account_id": c.account_id,
             "outbound_url": f"{c.channel_url}/v1/outbound/messages",
             "outbound_token": c.outbound_token,
@@ -251,7 +261,8 @@ class Stack:
             **c.registry_settings,
             "LEC_CHANNELS": json.dumps(channels),
             "LEC_LIVEENGAGE_ACCOUNTS": json.dumps({c.account_id: {
-                "client_id": c.client_id, "client_secret": c.client_secret, "admin_token": c.admin_token}} | {
+                "client_id": c.client_id, "client_secret": c.client_secret, "admin_token": c.admin_token,
+                **({"previous_client_secret": c.previous_client_secret} if c.previous_client_secret else {})}} | {
                 a.account_id: {"client_id": a.client_id, "client_secret": a.client_secret,
                                "admin_token": a.admin_token} for a in c.extra_accounts}),
             "LEC_PUBLIC_WEBHOOK_URL": c.webhook_url,
@@ -262,6 +273,7 @@ class Stack:
             "LEC_RETRY_BASE_DELAY_S": "0.2",
             "LEC_RETRY_DELAYS_S": json.dumps(self.config.retry_delays_s),
             "LEC_LOG_LEVEL": self.config.log_level,
+            "LEC_LOG_FORMAT": self.config.log_format,
             "LEC_BODY_TIMEOUT_S": str(self.config.body_timeout_s),
             "LEC_ANALYTICS_KEY": self.config.analytics_key,
             "LEC_CHANNEL_BRIDGE_PUBLIC_URL": c.channel_bridge_url,
@@ -276,6 +288,30 @@ class Stack:
         self.processes[name] = process
         process.start()
         return process
+
+    BRIDGE_KINDS = {"channel-bridge": "channel", "webhook-bridge": "liveengage"}
+
+    def _add_bridge(self, name: str, port: int) -> ManagedProcess:
+        """Start a bridge on ``port``, or with ``bridge_services`` on a port of its own behind a proxy on ``port``."""
+        if self.config.bridge_services:
+            service = self.services[name] = TcpProxy(free_port(), port=port).start()
+            port = service.target_port
+        return self._add(name, ["-m", "gateways", self.BRIDGE_KINDS[name], "--port", str(port)], self.connector_env())
+
+    def roll_bridge(self, name: str) -> None:
+        """Replace a bridge as a rolling update does (``bridge_services``): the new process starts on a port of its
+        own, its Service sends new connections to it once it is ready, then the old one stops (SIGTERM: it
+        finishes the requests it has, and closes its idle connections)."""
+        service, old = self.services[name], self.processes[name]
+        port = free_port()
+        env = self.connector_env() | self.config.process_env.get(name, {})
+        new = ManagedProcess(name, [sys.executable, "-m", "gateways", self.BRIDGE_KINDS[name], "--port", str(port)],
+                             env, old.log_path)
+        new.start()
+        new.wait_http(f"{self.config.url(port)}/readyz")
+        service.target_port = port
+        old.stop()
+        self.processes[name] = new
 
     def _add_liveengage(self, name: str, account: SandboxAccount, peers: list[str]) -> ManagedProcess:
         c = self.config
@@ -318,15 +354,13 @@ class Stack:
                 "--bridge-url", c.channel_bridge_url,
             ], {**os.environ, **self.channel_sandbox_secrets()})
             worker = self._add("worker", ["-m", "streams"], self.worker_env("worker"))
-            channel_bridge = self._add("channel-bridge", ["-m", "gateways", "channel", "--port",
-                                                          str(c.channel_bridge_port)], self.connector_env())
-            webhook_bridge = self._add("webhook-bridge", ["-m", "gateways", "liveengage", "--port",
-                                                          str(c.webhook_bridge_port)], self.connector_env())
+            channel_bridge = self._add_bridge("channel-bridge", c.channel_bridge_port)
+            webhook_bridge = self._add_bridge("webhook-bridge", c.webhook_bridge_port)
             liveengage.wait_http(f"{c.liveengage_url}/livez")
             for brand, account in zip(brands, c.extra_accounts):
                 brand.wait_http(f"{account.url}/livez")
             channel.wait_http(f"{c.channel_url}/livez")
-            channel_bridge.wait_http(f"{c.channel_bridge_url}/readyz")
+            channel_bridge.wait_http(f"{c.channel_bridge_url}/readyz")  # through its Service, if any
             webhook_bridge.wait_http(f"{c.webhook_bridge_url}/readyz")
             self.register_webhooks()
             worker.wait_log(WORKER_READY)
@@ -383,6 +417,8 @@ class Stack:
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
             process.stop()
+        for service in self.services.values():
+            service.stop()
 
     @property
     def console_url(self) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -15,12 +17,18 @@ from gateways.settings import ChannelBridgeSettings, WebhookBridgeSettings
 from schemas import registry
 from schemas import topics as catalogue
 from telemetry import logs, startup
+from telemetry.version import version
 
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: Kubernetes shows why the process stopped
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateways")
+    parser = argparse.ArgumentParser(
+        prog="python -m gateways", description="Serve one HTTP bridge: channel (the channel gateways' API) or "
+        "liveengage (LiveEngage's webhooks).", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"channel bridge {startup.settings_help(ChannelBridgeSettings)}\n\n"
+               f"webhook bridge {startup.settings_help(WebhookBridgeSettings)}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("bridge", choices=["channel", "liveengage"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
@@ -36,15 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(startup.describe_invalid(exc), file=sys.stderr)
         return CONFIG_ERROR_EXIT
-    logs.configure(settings.log_level, settings.secrets(), pii=settings.log_pii)
+    logs.configure(settings.log_level, settings.secrets(), pii=settings.log_pii, log_format=settings.log_format)
     startup.warn_unknown_settings(os.environ)
     try:  # before the first request: a schema the registry refuses stops the bridge before any record is written
         registry.connect(settings, catalogue.value_records())
     except registry.RegistryError as exc:
         print(exc, file=sys.stderr)
         return CONFIG_ERROR_EXIT
+    logging.getLogger(__name__).info("%s bridge %s starting", args.bridge, version())
     # access_log off: request lines carry channel ids in paths at most, but stay quiet by default.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level=settings.log_level)
+    # JSON: uvicorn's loggers go to the root's JSON handler instead of uvicorn's own text handlers.
+    log_config: dict[str, Any] | None = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level=settings.log_level,
+                log_config=log_config)
     return 0
 
 

@@ -17,6 +17,9 @@ REQUESTS = Counter("lec_bridge_requests_total", "HTTP requests answered, by brid
 REQUEST_SECONDS = Histogram("lec_bridge_request_seconds", "Time to answer a request (a 2xx comes after Kafka's ack)",
                             ["bridge", "route"], buckets=LATENCY_BUCKETS)
 PRODUCED = Counter("lec_bridge_records_produced_total", "Records Kafka acknowledged, by topic", ["topic"])
+# A rotation is over once nothing is signed with the previous secret any more: then it can be removed.
+PREVIOUS_SECRET = Counter("lec_bridge_previous_secret_total", "Requests signed with a secret being rotated out "
+                          "(previous_secret, previous_auth_token, previous_client_secret)", ["bridge"])
 KAFKA_ACK_SECONDS = Histogram("lec_bridge_kafka_ack_seconds", "Time from producing a request's records to Kafka's "
                               "acknowledgement of all of them", ["topic"], buckets=LATENCY_BUCKETS)
 

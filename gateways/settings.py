@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from adapters import BoundChannel
 from kafkaclients import KafkaConnection
 from schemas.registry import RegistrySettings
+from telemetry.logs import LogFormat
 
 
 class ChannelGateway(BoundChannel):
@@ -30,6 +31,11 @@ class LiveEngageApp(BaseModel):
     model_config = ConfigDict(extra="ignore")
     client_id: str
     client_secret: SecretStr
+    previous_client_secret: SecretStr | None = Field(default=None, description="during a rotation, the secret "
+                                                     "being replaced: webhooks it signs are accepted too")
+
+    def all_secrets(self) -> list[str]:
+        return [secret.get_secret_value() for secret in (self.client_secret, self.previous_client_secret) if secret]
 
 
 class BridgeSettings(KafkaConnection, RegistrySettings):
@@ -37,6 +43,7 @@ class BridgeSettings(KafkaConnection, RegistrySettings):
     max_body_bytes: int = Field(64 * 1024, gt=0)
     body_timeout_s: float = Field(default=10.0, gt=0, description="a body not received by then gets 408")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: LogFormat = Field("text", description="text, or json: one object per line for a log pipeline")
     log_pii: bool = Field(default=False, description="let phone numbers into logs (debugging only)")
 
 
@@ -63,7 +70,7 @@ class WebhookBridgeSettings(BridgeSettings):
                                      "before 503; LiveEngage wants an answer within 2.5 s")
 
     def secrets(self) -> list[str]:
-        return [app.client_secret.get_secret_value() for app in self.liveengage_accounts.values()] + \
+        return [secret for app in self.liveengage_accounts.values() for secret in app.all_secrets()] + \
             self.kafka_secrets() + self.registry_secrets()
     account_rate: float = Field(default=500.0, gt=0, description="webhook requests per second per account")
     account_burst: float = Field(default=1000.0, ge=1)

@@ -20,6 +20,7 @@ from streams.parking import ParkedEvents
 from streams.settings import WorkerSettings
 from streams.sender import ConversationSender
 from streams.state import RecentIds, RecordTable
+from telemetry import logs
 from streams.engine.topics import Topics, set_publish_patience
 
 logger = logging.getLogger(__name__)
@@ -114,12 +115,12 @@ def create_app(settings: WorkerSettings) -> faust.App:
     return app
 
 
-def execute(app: faust.App, loglevel: str, *, quiet: bool = False) -> None:
+def execute(app: faust.App, loglevel: str, *, quiet: bool = False, log_format: logs.LogFormat = "text") -> None:
     """Run ``app`` in a Faust worker until it stops: the worker owns the event loop, handles SIGTERM/SIGINT by
     stopping the app cleanly, and exits the process.
 
     Without its terminal spinner: at WARNING and above Faust sets the root logger to DEBUG for the spinner's sake,
     and every debug call of aiokafka then builds a log record (about 5% of the worker's CPU in ``make bench``)."""
-    worker = faust.Worker(app, loglevel=loglevel, quiet=quiet)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=quiet, logging_config=logs.handler_config(loglevel, log_format))
     worker.spinner = None
     worker.execute_from_commandline()

@@ -8,6 +8,7 @@ from faust.types import EventT
 
 from schemas.codec import AvroCodec, DecodeError
 from streams.errors import UndecodableRecordError
+from telemetry import logs
 
 
 def key_of(event: EventT[bytes]) -> str:
@@ -20,6 +21,10 @@ def key_of(event: EventT[bytes]) -> str:
 def decode(record_codec: AvroCodec, event: EventT[bytes]) -> dict[str, Any]:
     """The event's record; ``UndecodableRecordError`` (a dead-letter reason) when its bytes do not decode."""
     try:
-        return record_codec.decode(event.value)
+        record = record_codec.decode(event.value)
     except DecodeError as exc:
         raise UndecodableRecordError(str(exc)) from exc
+    # Its ids, for the JSON log lines of the task handling it (each topic names its id its own way).
+    logs.bind(event_id=record.get("event_id") or record.get("command_id") or record.get("message_id"),
+              conversation_id=record.get("conversation_id"))
+    return record

@@ -27,6 +27,7 @@ from streams.retention import Forgetting, epoch_ms, is_expired, stale_routes
 from streams.settings import ChannelRoute, WorkerSettings
 from streams.state import RecordTable, StagedRecords
 from streams.engine.topics import Topics, publish
+from telemetry import logs
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class ConversationSender:
 
     async def _apply(self, key: str, command: dict[str, Any]) -> None:
         state = self._table.get(key) or new_state(command)
+        logs.bind(conversation_id=state["conversation_id"] or state["last_conversation_id"])
         if command["attempt"] > 0:
             await self._retry(key, command, state)
             return

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from adapters import BoundChannel
 from kafkaclients import KafkaConnection
 from schemas.registry import RegistrySettings
+from telemetry.logs import LogFormat
 
 
 class DefaultProfile(BaseModel):
@@ -55,6 +56,8 @@ class LiveEngageCredentials(BaseModel):
     model_config = ConfigDict(extra="ignore")
     client_id: str
     client_secret: SecretStr
+    # Read by the webhook bridge during a rotation; the worker only keeps it out of its logs.
+    previous_client_secret: SecretStr | None = None
     admin_token: SecretStr | None = Field(default=None, description="bearer token for the App Installation API "
                                                                    "(only `register-webhooks` needs it)")
 
@@ -76,6 +79,9 @@ class WorkerSettings(KafkaConnection, RegistrySettings):
     web_host: str = Field("127.0.0.1", description="address of the worker's probes and metrics (0.0.0.0 in a pod)")
     web_port: int = Field(6066, description="port of the worker's /livez, /readyz and /metrics")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: LogFormat = Field("text", description="text, or json: one object per line for a log pipeline, with "
+                                                      "the Kafka record being handled (topic, partition, offset, "
+                                                      "event and conversation ids)")
     log_pii: bool = Field(default=False, description="let phone numbers and message texts into DEBUG logs")
     liveengage_domain_api: str = Field("https://api.liveperson.net", description="LiveEngage Domain API (CSDS)")
     # Service hosts from the Domain API are bare host names; LiveEngage serves them over https.
@@ -138,8 +144,9 @@ class WorkerSettings(KafkaConnection, RegistrySettings):
 
     def secrets(self) -> list[str]:
         """Every configured secret, for log redaction."""
-        accounts = [(a.client_secret, a.admin_token) for a in self.liveengage_accounts.values()]
-        values = [s for pair in accounts for s in pair if s is not None]
+        accounts = [(a.client_secret, a.admin_token, a.previous_client_secret)
+                    for a in self.liveengage_accounts.values()]
+        values = [s for secrets in accounts for s in secrets if s is not None]
         values += [self.analytics_key] if self.analytics_key is not None else []
         channel_secrets = [secret for channel in self.channels.values() for secret in channel.binding.secrets()]
         return [v.get_secret_value() for v in values] + channel_secrets + self.kafka_secrets() + self.registry_secrets()

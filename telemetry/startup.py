@@ -12,8 +12,9 @@ import difflib
 import logging
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ CONNECTOR_SETTINGS = frozenset({
     "LEC_KAFKA_SASL_MECHANISM", "LEC_KAFKA_SASL_OAUTH_TOKEN_PROVIDER", "LEC_KAFKA_SASL_PASSWORD",
     "LEC_KAFKA_SASL_USERNAME", "LEC_KAFKA_SECURITY_PROTOCOL", "LEC_KAFKA_SSL_CA_FILE", "LEC_KAFKA_SSL_CERT_FILE",
     "LEC_KAFKA_SSL_CHECK_HOSTNAME", "LEC_KAFKA_SSL_KEY_FILE", "LEC_KAFKA_SSL_KEY_PASSWORD", "LEC_KAFKA_TOPICS",
-    "LEC_LIVEENGAGE_ACCOUNTS", "LEC_LIVEENGAGE_DOMAIN_API", "LEC_LIVEENGAGE_SCHEME", "LEC_LOG_LEVEL", "LEC_LOG_PII",
+    "LEC_LIVEENGAGE_ACCOUNTS", "LEC_LIVEENGAGE_DOMAIN_API", "LEC_LIVEENGAGE_SCHEME", "LEC_LOG_FORMAT", "LEC_LOG_LEVEL",
+    "LEC_LOG_PII",
     "LEC_MAX_BODY_BYTES", "LEC_MAX_FILE_BYTES", "LEC_PARKED_CONVERSATIONS_MAX", "LEC_PARKED_EVENTS_MAX",
     "LEC_PARTITIONS", "LEC_PRODUCE_TIMEOUT_S", "LEC_PUBLIC_WEBHOOK_URL", "LEC_RETRY_BASE_DELAY_S",
     "LEC_RETRY_DELAYS_S", "LEC_SCHEMA_REGISTRY_CA_FILE", "LEC_SCHEMA_REGISTRY_PASSWORD", "LEC_SCHEMA_REGISTRY_URL",
@@ -56,6 +58,20 @@ def describe_invalid(exc: ValidationError) -> str:
         detail = ".".join(map(str, location[1:]))
         problems.append(f"{variable}{f' ({detail})' if detail else ''}: {message}")
     return "configuration error: " + "; ".join(problems)
+
+
+def settings_help(settings: type[BaseModel]) -> str:
+    """The settings a process reads, for its ``--help``: each variable's name, default and description. A
+    default that is a secret is never printed (secrets have none: they come from the environment)."""
+    lines = ["settings (environment variables):"]
+    for name, field in sorted(settings.model_fields.items()):
+        value = field.get_default(call_default_factory=True)
+        default = "required" if field.is_required() else f"default {str(value) if isinstance(value, Path) else value!r}"
+        if field.annotation is not None and "Secret" in str(field.annotation):
+            default = "a secret" if field.is_required() else "a secret, optional"
+        description = f": {field.description}" if field.description else ""
+        lines.append(f"  LEC_{name.upper()} ({default}){description}")
+    return "\n".join(lines)
 
 
 # Kubernetes gives every pod variables for each Service of its namespace (unless enableServiceLinks is off), named

@@ -14,6 +14,7 @@ import sys
 import httpx
 import uvicorn
 
+from emulators import version
 from emulators.channel.app import ChannelConfig, create_app
 from emulators.channel.twilio import TwilioNumber
 
@@ -51,8 +52,12 @@ def outbox(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulators.channel")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("serve", help="run the channel gateway sandbox")
+    run = commands.add_parser("serve", help="run the channel gateway sandbox",
+                              epilog="Each option's default comes from CHANNEL_SANDBOX_<OPTION> "
+                                     "(CHANNEL_SANDBOX_SIGNING_SECRET for --signing-secret); Twilio numbers from "
+                                     "CHANNEL_SANDBOX_TWILIO_NUMBERS only (they hold auth tokens).")
     run.add_argument("--host", default=env("host", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(env("port", "8091") or 8091))
     run.add_argument("--public-url", default=env("public_url"),

@@ -14,6 +14,7 @@ import sys
 import httpx
 import uvicorn
 
+from emulators import version
 from emulators.liveengage.api import EmulatorConfig
 from emulators.liveengage.app import create_app
 from emulators.liveengage.webhooks import Signing
@@ -65,8 +66,11 @@ def conversations(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulators.liveengage")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("serve", help="run the LiveEngage sandbox")
+    run = commands.add_parser("serve", help="run the LiveEngage sandbox",
+                              epilog="Each option's default comes from LE_SANDBOX_<OPTION> (LE_SANDBOX_CLIENT_SECRET "
+                                     "for --client-secret): secrets belong in the environment, not the command line.")
     run.add_argument("--host", default=env("host", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(env("port", "8090") or 8090))
     run.add_argument("--public-host", default=env("public_host"),

@@ -19,7 +19,7 @@ from adapters.base import InboundRequest, InputError
 from gateways import health
 from gateways.body import read_limited, require_content_type
 from gateways.errors import EXCEPTION_HANDLERS, BadRequestError, NotFoundError, UnauthorizedError
-from gateways.metrics import RequestMetrics
+from gateways.metrics import PREVIOUS_SECRET, RequestMetrics
 from gateways.producer import producer_lifespan
 from gateways.ratelimit import RateLimiter
 from gateways.settings import ChannelBridgeSettings
@@ -53,8 +53,11 @@ def create_app(settings: ChannelBridgeSettings) -> Starlette:
         received_at = datetime.now(timezone.utc)
         inbound = InboundRequest(public_url(request), dict(request.headers), raw,
                                  int(received_at.timestamp() * 1000), dict(request.query_params))
-        if not adapter.verify(config, inbound):
+        signed_with = adapter.signed_with(config, inbound)
+        if signed_with is None:
             raise UnauthorizedError(f"missing or wrong signature for channel {channel_id!r}")
+        if signed_with == "previous":
+            PREVIOUS_SECRET.labels("channel").inc()
         per_channel.take(channel_id, rate=channel.rate, burst=channel.burst)
         try:
             events = adapter.parse(config, hook, inbound)

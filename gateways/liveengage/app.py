@@ -14,7 +14,7 @@ from gateways import health
 from gateways.body import parse_json_object, read_limited, require_json_content_type
 from gateways.errors import EXCEPTION_HANDLERS, UnauthorizedError
 from gateways.liveengage import notifications, signature
-from gateways.metrics import RequestMetrics
+from gateways.metrics import PREVIOUS_SECRET, RequestMetrics
 from gateways.producer import producer_lifespan
 from gateways.ratelimit import RateLimiter
 from gateways.settings import LiveEngageApp, WebhookBridgeSettings
@@ -36,9 +36,12 @@ def create_app(settings: WebhookBridgeSettings) -> Starlette:
             raise UnauthorizedError(f"account {account_id[:32]!r} is not configured")
         if request.headers.get(signature.CLIENT_HEADER) != app.client_id:
             raise UnauthorizedError(f"{signature.CLIENT_HEADER} is missing or not this account's app installation")
-        if not signature.verify(raw, request.headers.get(signature.HEADER), app.client_secret.get_secret_value(),
-                                settings.webhook_signature_encodings):
+        signed = [signature.verify(raw, request.headers.get(signature.HEADER), secret,
+                                   settings.webhook_signature_encodings) for secret in app.all_secrets()]
+        if not any(signed):
             raise UnauthorizedError(f"{signature.HEADER} is missing or does not sign this body")
+        if not signed[0]:
+            PREVIOUS_SECRET.labels("liveengage").inc()  # signed with the secret being rotated out
         return account_id
 
     async def receive_notification(request: Request) -> JSONResponse:

@@ -25,6 +25,7 @@ from streams.engine.faust_internals import forget_unacked, set_current_event, sh
 from streams.errors import RecordError, UnexpectedError
 from streams.engine.lanes import Lanes
 from streams.engine.topics import as_faust_topic, publish, publish_patience
+from telemetry import logs
 
 logger = logging.getLogger(__name__)
 KAFKA_FAILURE_EXIT = 70
@@ -221,6 +222,7 @@ class DeadLetters:
             return
         self._left.pop(lane, None)
         set_current_event(event)  # the changelog partition of its table writes is the record's
+        logs.handling(message.topic, message.partition, message.offset)  # this task's log records name it
         await self._handle(event, handle)
         await self._finish(event)
 

@@ -38,8 +38,8 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=120)
 
 
-def render(values: Path | None = None, *sets: str, kube: str = "1.33.0") -> list[dict[str, Any]]:
-    args = ["template", "t", str(CHART), "--kube-version", kube]
+def render(values: Path | None = None, *sets: str, kube: str = "1.33.0", release: str = "t") -> list[dict[str, Any]]:
+    args = ["template", release, str(CHART), "--kube-version", kube]
     if values is not None:
         args += ["-f", str(values)]
     for assignment in sets:
@@ -491,3 +491,17 @@ def test_no_pod_gets_service_link_variables() -> None:
     pods = [doc["spec"]["template"]["spec"] for doc in render(CHART / "ci" / "full.yaml")
             if doc["kind"] in ("Deployment", "StatefulSet", "Job")]
     assert pods and all(pod["enableServiceLinks"] is False for pod in pods)
+
+
+def test_an_upgrade_can_roll_the_worker_first_and_bridges_drain_before_stopping() -> None:
+    """README, "Upgrades": worker.imageTag moves the worker (the readers) alone; each bridge keeps serving for its
+    preStopSleepSeconds while the Service's endpoints update, then stops gracefully."""
+    docs = render(CHART / "ci" / "minimal.yaml", "image.tag=1.0.0", "worker.imageTag=1.1.0",
+                  "webhookBridge.preStopSleepSeconds=0")
+    containers = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["template"]["spec"]["containers"][0]
+                  for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
+    assert {role: c["image"].rsplit(":", 1)[1] for role, c in containers.items()} == {
+        "channel-bridge": "1.0.0", "webhook-bridge": "1.0.0", "worker": "1.1.0"}
+    assert containers["channel-bridge"]["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
+    assert "lifecycle" not in containers["webhook-bridge"]
+    assert "preStopSleepSeconds" in refusal("channelBridge.preStopSleepSeconds=60")  # past the grace period

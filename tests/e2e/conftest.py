@@ -9,6 +9,7 @@ import asyncio
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,10 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     kafka.stop()
 
 
+ROTATED_OUT_CHANNEL_SECRET = "the-channel-secret-being-replaced"
+ROTATED_OUT_CLIENT_SECRET = "the-client-secret-being-replaced"
+
+
 @pytest.fixture(scope="session")
 def stack(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # Two brands: the stack's own account with the generic channel and two Twilio numbers, and a second account
@@ -47,11 +52,27 @@ def stack(broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iter
         worker_env={"LEC_HTTP_TIMEOUT_S": str(HTTP_TIMEOUT_S), "LEC_FOREIGN_EVENT_MAX_AGE_S": "10"},
         twilio_channels=[TwilioChannel("sandbox-twilio", "+15550100"), TwilioChannel("brand-a-2", "+15550101"),
                          TwilioChannel("brand-b", "+15550200", account_id=SECOND_BRAND)],
-        extra_accounts=[SandboxAccount(SECOND_BRAND)])
+        extra_accounts=[SandboxAccount(SECOND_BRAND)],
+        # A secret rotation under way on the first brand (tests/e2e/test_secret_rotation.py).
+        previous_channel_secret=ROTATED_OUT_CHANNEL_SECRET, previous_client_secret=ROTATED_OUT_CLIENT_SECRET)
     running = Stack(broker.bootstrap, config, Path(tmp_path_factory.mktemp("stack")))
     running.start()
     yield running
     running.stop()
+
+
+@contextmanager
+def stack_of_its_own(tmp_path_factory: pytest.TempPathFactory, name: str, **config: Any) -> Iterator[Stack]:
+    """A broker and a stack for one module whose settings differ from the session's (``config``: StackConfig
+    overrides), stopped after it."""
+    with KafkaBroker(log_path=tmp_path_factory.mktemp(f"{name}-kafka") / "broker.log") as broker:
+        running = Stack(broker.bootstrap, StackConfig.on_free_ports(**config),
+                        Path(tmp_path_factory.mktemp(f"{name}-stack")))
+        try:
+            running.start()
+            yield running
+        finally:
+            running.stop()
 
 
 class Sandboxes:

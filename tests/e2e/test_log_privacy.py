@@ -1,5 +1,6 @@
 """Rows 27 and 28: with every connector process at DEBUG, no secret, token, phone number or message text is
-logged, and the analytics topic holds none either.
+logged, in either log format, and the analytics topic holds none either. In the JSON format, every log record is
+one object per line, and the worker's name the Kafka record they were logged for.
 
 A stack of its own (its own broker too, since a second worker would share the session stack's topics) runs a
 consumer text with a profile, an agent reply, a file, a refused webhook, an AppJWT renewal and a dead letter;
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,11 +33,12 @@ PHONE = "+15557654321"
 TEXTS = ("my secret order is 4471-XYZ", "Your refund is on its way, Maria")
 
 
-@pytest.fixture(scope="module")
-def debug_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=["text", "json"])
+def debug_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     broker = KafkaBroker(log_path=tmp_path_factory.mktemp("privacy-kafka") / "broker.log")
     broker.start()
-    stack = Stack(broker.bootstrap, StackConfig.on_free_ports(log_level="debug", retry_delays_s=[0.2]),
+    stack = Stack(broker.bootstrap, StackConfig.on_free_ports(log_level="debug", retry_delays_s=[0.2],
+                                                              log_format=request.param),
                   Path(tmp_path_factory.mktemp("privacy-stack")))
     try:
         stack.start()
@@ -79,7 +82,26 @@ def test_no_secret_token_number_or_text_in_debug_logs(debug_stack: Stack) -> Non
         for value in forbidden:
             assert value not in text, f"{name} log contains a forbidden value"
         assert not re.search(r"eyJ[\w-]{4,}\.[\w-]{4,}\.", text), f"{name} log contains a JWT"
+    if config.log_format == "json":
+        assert_json_lines(logs)
     sandboxes.http.close()
+
+
+def assert_json_lines(logs: dict[str, str]) -> None:
+    """Every log record is a JSON object on its own line; the worker's carry the record they were logged for."""
+    for name, text in logs.items():
+        entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        others = [line for line in text.splitlines() if line.strip() and not line.startswith("{")]
+        # Faust's start-up banner is printed, not logged; tracebacks belong to an entry's "exception".
+        assert not [line for line in others if re.search(r"\b(DEBUG|INFO|WARNING|ERROR)\b", line)], name
+        assert len(entries) >= 5 and all({"time", "level", "logger", "message"} <= set(e) for e in entries), name
+    worker = [json.loads(line) for line in logs["worker"].splitlines() if line.startswith("{")]
+    assert len(worker) > 20
+    handled = [e for e in worker if {"topic", "partition", "offset"} <= set(e)]
+    assert "lec.liveengage.commands" in {e["topic"] for e in handled}  # the sender logs what it does
+    assert any(e.get("event_id") for e in handled) and any(e.get("conversation_id") for e in handled)
+    dead = [e for e in worker if "dead-lettering" in e["message"]]
+    assert dead and all({"topic", "partition", "offset"} <= set(e) for e in dead)
 
 
 def test_analytics_events_carry_no_number_and_no_text(debug_stack: Stack) -> None:

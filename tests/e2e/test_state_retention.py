@@ -8,19 +8,17 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiokafka import TopicPartition
 
-from devstack.broker import KafkaBroker
-from devstack.stack import Stack, StackConfig
+from devstack.stack import Stack
 from kafkaclients import KafkaConnection
 from kafkaclients import clients as kafka
 from schemas import topics as catalogue
 from schemas.codec import codec
 from tests.conftest import wait_until
-from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_messages
+from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_messages, stack_of_its_own
 
 pytestmark = pytest.mark.e2e
 RETENTION_S = 4
@@ -29,22 +27,9 @@ RETENTION_S = 4
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A broker and stack of this module's own, whose worker forgets closed conversations after 4 s."""
-    with KafkaBroker(log_path=tmp_path_factory.mktemp("retention-kafka") / "broker.log") as broker:
-        config = StackConfig.on_free_ports(worker_env={"LEC_STATE_RETENTION_S": str(RETENTION_S),
-                                                       "LEC_STATE_SWEEP_INTERVAL_S": "1"})
-        running = Stack(broker.bootstrap, config, Path(tmp_path_factory.mktemp("retention-stack")))
-        try:
-            running.start()
-            yield running
-        finally:
-            running.stop()
-
-
-@pytest.fixture
-def sandboxes(stack: Stack) -> Iterator[Sandboxes]:
-    helper = Sandboxes(stack)
-    yield helper
-    helper.http.close()
+    with stack_of_its_own(tmp_path_factory, "retention", worker_env={"LEC_STATE_RETENTION_S": str(RETENTION_S),
+                                                                      "LEC_STATE_SWEEP_INTERVAL_S": "1"}) as running:
+        yield running
 
 
 def changelog(table: str) -> str:

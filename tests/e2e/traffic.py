@@ -7,6 +7,7 @@ more duplicates than the test allows (one per hard kill inside a send window), w
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from collections import Counter
@@ -25,11 +26,13 @@ RECOVERY_S = 120.0
 class Traffic:
     """Consumers writing in a background thread; A is what the bridge acknowledged, in order per consumer."""
 
-    def __init__(self, stack: Stack, consumers: int, per_consumer: int) -> None:
+    def __init__(self, stack: Stack, consumers: int, per_consumer: int, until: threading.Event | None = None) -> None:
+        """``per_consumer`` texts each; with ``until``, at least that many, and more until it is set."""
         self.url = f"{stack.config.channel_url}/sandbox/consumers"
         # Ten random digits: with seven, two of the few hundred consumers a module's tests make could collide.
         self.consumers = [f"+1666{uuid.uuid4().int % 10**10:010d}" for _ in range(consumers)]
         self.per_consumer = per_consumer
+        self.until = until
         self.acknowledged: dict[str, list[str]] = {c: [] for c in self.consumers}
         self.refused = 0
         self.sent = threading.Event()
@@ -37,7 +40,9 @@ class Traffic:
 
     def _run(self) -> None:
         with httpx.Client(timeout=30.0) as client:
-            for n in range(self.per_consumer):
+            for n in itertools.count():
+                if n >= self.per_consumer and (self.until is None or self.until.is_set()):
+                    break
                 for consumer in self.consumers:
                     text = f"{consumer} message {n}"
                     answer = client.post(f"{self.url}/{consumer}/messages", json={"text": text}).json()

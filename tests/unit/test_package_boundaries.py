@@ -1,6 +1,7 @@
 """The design's boundaries between packages, read from the imports in the source: the bridges and the worker
 never import each other; the sandbox console and the local stack import neither; the sandboxes import nothing of
-the connector."""
+the connector; and nothing of the connector's image imports the sandboxes, the console, the local stack or the
+benchmark (the image does not hold them)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTOR = {"gateways", "streams", "adapters", "schemas", "kafkaclients", "deadletters", "telemetry", "analytics",
              "console"}
+NOT_IN_THE_IMAGE = {"emulators", "console", "devstack", "bench"}
 FORBIDDEN = {
-    "gateways": {"streams"},
-    "streams": {"gateways"},
+    "gateways": {"streams"} | NOT_IN_THE_IMAGE,
+    "streams": {"gateways"} | NOT_IN_THE_IMAGE,
+    **{package: NOT_IN_THE_IMAGE for package in ("adapters", "schemas", "kafkaclients", "deadletters", "telemetry",
+                                                 "analytics")},
     "console": {"streams", "gateways"},
     "devstack": {"streams", "gateways"},
     "emulators": CONNECTOR,

@@ -60,3 +60,31 @@ def test_channel_signature_round_trip() -> None:
     assert not channel_verify(BODY + b" ", header, "channel-secret")
     assert not channel_verify(BODY, header.replace("sha256", "sha1"), "channel-secret")
     assert not channel_verify(BODY, None, "channel-secret")
+
+
+def test_during_a_rotation_the_webhook_bridge_names_which_secret_signed() -> None:
+    from gateways.settings import LiveEngageApp
+
+    app = LiveEngageApp(client_id="c", client_secret="new-secret-value", previous_client_secret="old-secret-value")
+    assert app.all_secrets() == ["new-secret-value", "old-secret-value"]
+    assert LiveEngageApp(client_id="c", client_secret="new-secret-value").all_secrets() == ["new-secret-value"]
+
+
+def test_during_a_rotation_a_generic_channel_accepts_its_previous_secret() -> None:
+    from adapters import bind
+    from adapters.base import InboundRequest
+
+    channel = {"adapter": "generic", "secret": "new-channel-secret", "previous_secret": "old-channel-secret",
+               "outbound_url": "http://gateway.example/out", "outbound_token": "token-value"}
+    binding = bind(channel)
+
+    def request(secret: str) -> InboundRequest:
+        return InboundRequest("http://bridge.example/v1/channels/c/messages",
+                              {"x-channel-signature": channel_sandbox_sign(BODY, secret)}, BODY, 0, {})
+
+    assert binding.adapter.signed_with(binding.config, request("new-channel-secret")) == "current"
+    assert binding.adapter.signed_with(binding.config, request("old-channel-secret")) == "previous"
+    assert binding.adapter.signed_with(binding.config, request("another-secret")) is None
+    assert "old-channel-secret" in binding.secrets()  # kept out of the logs like the current one
+    without = bind({k: v for k, v in channel.items() if k != "previous_secret"})
+    assert without.adapter.signed_with(without.config, request("old-channel-secret")) is None

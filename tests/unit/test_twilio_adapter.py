@@ -58,6 +58,15 @@ def test_verification_covers_url_body_and_token() -> None:
         url, tampered.headers, tampered.body.replace(b"hello", b"hellO"), tampered.received_ms))
 
 
+def test_during_a_rotation_the_previous_auth_token_still_verifies() -> None:
+    binding = bind(CHANNEL | {"auth_token": "the-new-token", "previous_auth_token": CHANNEL["auth_token"]})
+    url = f"{PUBLIC}/v1/channels/sms/messages"
+    assert binding.adapter.signed_with(binding.config, request_for(url, sms_form())) == "previous"
+    assert binding.adapter.signed_with(binding.config, request_for(url, sms_form(), token="the-new-token")) == "current"
+    assert binding.adapter.signed_with(binding.config, request_for(url, sms_form(), token="other")) is None
+    assert binding.config.auth_token.get_secret_value() == "the-new-token"  # sends use the current one
+
+
 def test_sms_and_mms_become_text_and_file_events() -> None:
     binding = bind(CHANNEL)
     form = sms_form(NumMedia="2", MediaUrl0="https://media.example/a", MediaContentType0="image/jpeg",

@@ -24,8 +24,13 @@ app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end -}}
 
+{{/* The image of the chart (the root context), or of one role: (dict "root" $ "values" <role values>), whose
+imageTag, when set, wins (an upgrade that rolls the readers first, README "Upgrades"). */}}
 {{- define "lec.image" -}}
-{{ printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $root := .root | default . -}}
+{{- $tag := default $root.Chart.AppVersion $root.Values.image.tag -}}
+{{- with .values }}{{ $tag = default $tag .imageTag }}{{ end -}}
+{{ printf "%s:%s" $root.Values.image.repository $tag }}
 {{- end -}}
 
 {{/* Every process's environment: the shared ConfigMap, the brand's Secret, extra settings. */}}
