@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml requirements-dev.lock
 	touch $(STAMP)
 
 # After changing pyproject.toml's dependencies: every dependency pinned again, then the image's with their hashes.
-LOCK := $(PY) -m piptools compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
-lock: $(STAMP)
+# pip-tools runs from a virtual environment of its own: the project's may not install until the pins are new.
+LOCKER := .tools/lock
+LOCK := $(LOCKER)/bin/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+lock:
+	$(PYTHON) -m venv $(LOCKER)
+	$(LOCKER)/bin/pip install --quiet 'pip-tools>=7.4,<8'
 	$(LOCK) --extra test --extra bench --output-file requirements-dev.lock pyproject.toml
 	$(LOCK) --generate-hashes --build-deps-for wheel --constraint requirements-dev.lock \
 	    --output-file requirements.lock pyproject.toml

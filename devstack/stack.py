@@ -308,7 +308,11 @@ class Stack:
         new = ManagedProcess(name, [sys.executable, "-m", "gateways", self.BRIDGE_KINDS[name], "--port", str(port)],
                              env, old.log_path)
         new.start()
-        new.wait_http(f"{self.config.url(port)}/readyz")
+        try:
+            new.wait_http(f"{self.config.url(port)}/readyz")
+        except BaseException:
+            new.stop()
+            raise
         service.target_port = port
         old.stop()
         self.processes[name] = new

@@ -22,9 +22,15 @@ from telemetry.version import version
 CONFIG_ERROR_EXIT = 78  # EX_CONFIG: Kubernetes shows why the process stopped
 
 
+def installed_as(default: str) -> str:
+    """The command's name in its usage: ``lec-bridge`` when run as that, else ``default``."""
+    name = os.path.basename(sys.argv[0])
+    return name if name.startswith("lec-") else default
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gateways", description="Serve one HTTP bridge: channel (the channel gateways' API) or "
+        prog=installed_as("python -m gateways"), description="Serve one HTTP bridge: channel (the channel gateways' API) or "
         "liveengage (LiveEngage's webhooks).", formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"channel bridge {startup.settings_help(ChannelBridgeSettings)}\n\n"
                f"webhook bridge {startup.settings_help(WebhookBridgeSettings)}")

@@ -12,7 +12,8 @@ LiveEngage, and queued texts, of which only the length is shown. The ConsumerJWS
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -30,6 +31,7 @@ STATE = codec("ConversationState")
 ROUTE = codec("ConversationRoute")
 COMMAND = codec("LiveEngageCommand")
 LEDGER_SHOWN = 5
+READ_TIMEOUT_S = 600.0  # a changelog of a million consumers is read in about a minute
 
 
 @dataclass(frozen=True)
@@ -45,34 +47,38 @@ class Deployment:
 
 
 async def latest(deployment: Deployment, topic: str, partitions: Iterable[int], *, json_keys: bool = True,
-                 wanted: str | None = None) -> dict[str, bytes]:
-    """The last value of each key of ``topic``'s ``partitions`` (only ``wanted``'s, if given), tombstones applied.
-    Changelog keys are JSON strings, as Faust writes them; source topics' keys are plain."""
-    consumer = kafka.consumer(deployment.connection, enable_auto_commit=False)
+                 wanted: str | None = None, keep: Callable[[str, bytes], Any] = lambda key, value: value,
+                 ) -> dict[str, Any]:
+    """``keep(key, value)`` of the last value of each key of ``topic``'s ``partitions`` (only ``wanted``'s, if
+    given), tombstones applied; a key whose last ``keep`` is None is left out (``keep`` keeps what a caller needs
+    of a record, not the record: a million of them must fit in a worker pod's memory). Changelog keys are JSON
+    strings, as Faust writes them; source topics' keys are plain."""
+    # From the earliest offset kept: retention may have deleted a delete-policy topic's first segments.
+    consumer = kafka.consumer(deployment.connection, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
-    found: dict[str, bytes] = {}
+    found: dict[str, Any] = {}
     try:
         assigned = [TopicPartition(topic, partition) for partition in partitions]
         consumer.assign(assigned)
         ends = await consumer.end_offsets(assigned)
         remaining = {tp for tp in assigned if ends[tp] > 0}
-        for tp in remaining:
-            consumer.seek(tp, 0)
+        if remaining:
+            await consumer.seek_to_beginning(*remaining)
+        deadline = time.monotonic() + READ_TIMEOUT_S
         while remaining:
-            for tp, messages in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} took longer than {READ_TIMEOUT_S:.0f} s")
+            for messages in (await consumer.getmany(*remaining, timeout_ms=1000)).values():
                 for message in messages:
                     if message.key is None:
                         continue
                     key = json.loads(message.key) if json_keys else message.key.decode(errors="replace")
-                    if wanted is not None and key != wanted:
-                        continue
-                    if message.value is None:
-                        found.pop(key, None)
-                    else:
-                        found[key] = message.value
+                    if wanted is None or key == wanted:
+                        found[key] = None if message.value is None else keep(key, message.value)
+            for tp in list(remaining):  # a partition may have nothing left to return
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        return found
+        return {key: value for key, value in found.items() if value is not None}
     finally:
         await consumer.stop()
 
@@ -147,7 +153,7 @@ def render(shown: dict[str, Any], moment: datetime) -> str:
                      f"created {when(command.get('created_at'))}: {text}")
     retry = shown["retry_due"]
     lines.append("retrying          " + ("no" if not shown["retrying"] else
-                                        "yes" if retry is None else
+                                        "yes" if retry is None or retry["due_at"] is None else
                                         f"yes: {retry['action']} attempt {retry['attempt']} due "
                                         f"{retry['due_at']:%Y-%m-%d %H:%M:%S}"))
     lines.append(f"ledger            last {len(shown['ledger'])} of {shown['ledger_size']}: "
@@ -179,11 +185,14 @@ async def show(deployment: Deployment, key: str, *, personal: bool) -> dict[str,
     state = STATE.decode(states[key])
     opt_outs = await latest(deployment, deployment.changelog(catalogue.OPT_OUTS_TABLE), partition, wanted=key)
     retry = None
-    if state["retrying"] and state["pending"]:
-        waiting = COMMAND.decode(state["pending"][0])["command_id"]
+    waiting = queued(state["pending"][:1], personal=False)
+    if state["retrying"] and waiting and "command_id" in waiting[0]:
         retries = await latest(deployment, catalogue.LIVEENGAGE_RETRIES.name, partition, json_keys=False, wanted=key)
-        scheduled = COMMAND.decode(retries[key]) if key in retries else None
-        retry = scheduled if scheduled is not None and scheduled["command_id"] == waiting else None
+        try:
+            scheduled = COMMAND.decode(retries[key]) if key in retries else None
+        except DecodeError:
+            scheduled = None
+        retry = scheduled if scheduled is not None and scheduled["command_id"] == waiting[0]["command_id"] else None
     return view(key, state, opted_out=opt_outs.get(key) in (optout.OPTED_OUT, optout.AGENT_TOLD), retry=retry,
                 personal=personal)
 
@@ -192,23 +201,24 @@ async def listing(deployment: Deployment, *, status: str | None, waiting_longer_
                   personal: bool, moment: datetime) -> list[dict[str, Any]]:
     """Every consumer the worker holds state for, filtered: by status, and by commands queued for longer than
     ``waiting_longer_than_s`` (measured from the oldest queued command's creation)."""
-    states = await latest(deployment, deployment.changelog(catalogue.CONVERSATIONS_TABLE),
-                          range(deployment.partitions))
-    rows = []
-    for key, raw in sorted(states.items()):
+    def row(key: str, raw: bytes) -> dict[str, Any] | None:
+        """The consumer's line, or None when the filters leave it out (decided on its latest state)."""
         state = STATE.decode(raw)
         if status is not None and state["status"] != status:
-            continue
+            return None
         commands = queued(state["pending"], personal=False)
         oldest = min((c["created_at"] for c in commands if c.get("created_at")), default=None)
         waiting_s = None if oldest is None else (moment - oldest).total_seconds()
         if waiting_longer_than_s is not None and (waiting_s is None or waiting_s <= waiting_longer_than_s):
-            continue
-        rows.append({"consumer": masked_key(key, personal), "status": state["status"],
-                     "conversation_id": state["conversation_id"] or state["last_conversation_id"],
-                     "queued": len(commands), "retrying": state["retrying"], "waiting_s": waiting_s,
-                     "updated_at": state["updated_at"]})
-    return rows
+            return None
+        return {"consumer": masked_key(key, personal), "status": state["status"],
+                "conversation_id": state["conversation_id"] or state["last_conversation_id"],
+                "queued": len(commands), "retrying": state["retrying"], "waiting_s": waiting_s,
+                "updated_at": state["updated_at"]}
+
+    rows = await latest(deployment, deployment.changelog(catalogue.CONVERSATIONS_TABLE),
+                        range(deployment.partitions), keep=row)
+    return [rows[key] for key in sorted(rows)]
 
 
 def render_list(rows: list[dict[str, Any]]) -> str:

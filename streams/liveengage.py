@@ -99,9 +99,16 @@ class LiveEngageClient:
         if credentials is None:
             raise UnknownChannelError(f"no LiveEngage credentials configured for account {account_id}")
         url = f"{await self.base_url(account_id, 'sentinel')}/sentinel/api/account/{account_id}/app/token"
-        form = {"client_id": credentials.client_id, "client_secret": credentials.client_secret.get_secret_value()}
-        response = await http.request(self.http, "POST", url, what="Sentinel AppJWT",
-                                      params={"v": "1.0", "grant_type": "client_credentials"}, data=form)
+        # During a rotation the new secret may be configured before LiveEngage has it: the previous one then
+        # still obtains AppJWTs (README, "Secret rotation").
+        secrets = [credentials.client_secret, *filter(None, [credentials.previous_client_secret])]
+        for secret in secrets:
+            form = {"client_id": credentials.client_id, "client_secret": secret.get_secret_value()}
+            response = await http.request(self.http, "POST", url, what="Sentinel AppJWT",
+                                          params={"v": "1.0", "grant_type": "client_credentials"}, data=form)
+            if response.status_code != 401 or secret is secrets[-1]:
+                break
+            logger.warning("Sentinel refused account %s's client secret: trying its previous one", account_id)
         http.raise_for_status(response, what="Sentinel AppJWT")
         token = http.json_body(response, what="Sentinel AppJWT")
         if not isinstance(token, dict) or not isinstance(token.get("access_token"), str):

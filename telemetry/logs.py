@@ -74,7 +74,9 @@ def install(secrets: Iterable[str], *, pii: bool = False) -> None:
 
     def safe_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = create(*args, **kwargs)
-        record.lec_record = _handled.get()
+        handled = _handled.get()  # ids come from gateways and LiveEngage: masked like the message
+        record.lec_record = handled and {name: redact(value, known, pii=pii) if isinstance(value, str) else value
+                                         for name, value in handled.items()}
         message = record.getMessage()
         cleaned = redact(message, known, pii=pii)
         if record.exc_info and record.exc_info[1] is not None:

@@ -45,6 +45,8 @@ class FakeLiveEngage:
         self.authorizations: list[str] = []
         self.bodies: list[bytes] = []
         self.host = ""
+        self.secret = "s"  # the client secret Sentinel accepts
+        self.secrets_tried: list[str] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         path = request.path
@@ -52,6 +54,9 @@ class FakeLiveEngage:
             return reply(200, {"baseURIs": [{"service": s, "baseURI": self.host} for s in
                                             ("sentinel", "idp", "asyncMessagingEnt", "swift")]})
         if path.endswith("/app/token"):
+            self.secrets_tried.append((await request.post())["client_secret"])
+            if self.secrets_tried[-1] != self.secret:
+                return reply(401, {"error": "invalid_client"})
             self.tokens_issued += 1
             return reply(200, {"access_token": token(self.clock + 3600, self.tokens_issued), "token_type": "Bearer"})
         self.authorizations.append(request.headers["authorization"])
@@ -86,6 +91,28 @@ async def client(fake: FakeLiveEngage) -> AsyncIterator[LiveEngageClient]:
 
 
 REQUEST = {"kind": "req", "id": "1", "type": "ms.PublishEvent", "body": {}}
+
+
+async def test_during_a_rotation_the_previous_client_secret_still_obtains_app_jwts(fake: FakeLiveEngage) -> None:
+    server = await serve(fake.handle)
+    fake.host = f"127.0.0.1:{server.port}"
+    settings = WorkerSettings(liveengage_domain_api=f"http://{fake.host}", liveengage_scheme="http", channels={},
+                              liveengage_accounts={"acct": {"client_id": "c", "client_secret": "new",
+                                                            "previous_client_secret": "s"}})
+    try:
+        async with http.new_client(5.0) as connection:
+            client = LiveEngageClient(connection, settings, clock=lambda: fake.clock)
+            await client.app_jwt("acct")  # LiveEngage has not switched yet
+            assert fake.secrets_tried == ["new", "s"] and fake.tokens_issued == 1
+            fake.secret = "new"  # it has now
+            await client.app_jwt("acct", renew=True)
+            assert fake.secrets_tried[2:] == ["new"] and fake.tokens_issued == 2
+            fake.secret = "neither"
+            with pytest.raises(RemoteRejectedError) as refused:
+                await client.app_jwt("acct", renew=True)
+            assert refused.value.status == 401 and fake.secrets_tried[3:] == ["new", "s"]
+    finally:
+        await server.close()
 
 
 async def test_app_jwt_is_cached_and_renewed_five_minutes_before_expiry(fake: FakeLiveEngage,
