@@ -291,12 +291,15 @@ class Stack:
 
     BRIDGE_KINDS = {"channel-bridge": "channel", "webhook-bridge": "liveengage"}
 
+    def _bridge_args(self, name: str, port: int) -> list[str]:
+        return ["-m", "gateways", self.BRIDGE_KINDS[name], "--port", str(port)]
+
     def _add_bridge(self, name: str, port: int) -> ManagedProcess:
         """Start a bridge on ``port``, or with ``bridge_services`` on a port of its own behind a proxy on ``port``."""
         if self.config.bridge_services:
             service = self.services[name] = TcpProxy(free_port(), port=port).start()
             port = service.target_port
-        return self._add(name, ["-m", "gateways", self.BRIDGE_KINDS[name], "--port", str(port)], self.connector_env())
+        return self._add(name, self._bridge_args(name, port), self.connector_env())
 
     def roll_bridge(self, name: str) -> None:
         """Replace a bridge as a rolling update does (``bridge_services``): the new process starts on a port of its
@@ -305,8 +308,7 @@ class Stack:
         service, old = self.services[name], self.processes[name]
         port = free_port()
         env = self.connector_env() | self.config.process_env.get(name, {})
-        new = ManagedProcess(name, [sys.executable, "-m", "gateways", self.BRIDGE_KINDS[name], "--port", str(port)],
-                             env, old.log_path)
+        new = ManagedProcess(name, [sys.executable, *self._bridge_args(name, port)], env, old.log_path)
         new.start()
         try:
             new.wait_http(f"{self.config.url(port)}/readyz")

@@ -67,14 +67,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def install(secrets: Iterable[str], *, pii: bool = False) -> None:
+def install(secrets: Iterable[str], *, pii: bool = False, record_fields: bool = False) -> None:
     """Rewrite every log record from now on (whoever configures handlers later, Faust included)."""
     known = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
     create = logging.getLogRecordFactory()
 
     def safe_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = create(*args, **kwargs)
-        handled = _handled.get()  # ids come from gateways and LiveEngage: masked like the message
+        # Only the JSON format writes the record's fields: text pays nothing for them on every log call.
+        handled = _handled.get() if record_fields else None
+        # Its ids come from gateways and LiveEngage: masked like the message.
         record.lec_record = handled and {name: redact(value, known, pii=pii) if isinstance(value, str) else value
                                          for name, value in handled.items()}
         message = record.getMessage()
@@ -124,4 +126,4 @@ def configure(level: str, secrets: Iterable[str], *, pii: bool = False, log_form
     elif level.lower() != "debug":
         # httpx logs every request's URL at INFO (the Schema Registry's at start, gateways' URLs): debugging only.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    install(secrets, pii=pii)
+    install(secrets, pii=pii, record_fields=log_format == "json")

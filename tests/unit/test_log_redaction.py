@@ -48,7 +48,7 @@ async def test_json_lines_carry_the_record_being_handled_and_stay_masked(restore
 
     from telemetry.logs import JsonFormatter, bind, handling
 
-    install(["s3cr3t-value"], pii=False)
+    install(["s3cr3t-value"], pii=False, record_fields=True)  # as configure does for json
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
