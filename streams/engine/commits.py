@@ -7,9 +7,9 @@ commit passes over it: a text accepted by the bridge and never sent. Its read of
 last one read, so records fetched again after a seek (its own, after a rebalance) can be dropped for good when an
 older fetch is still being delivered. So the worker owns the decision, and Faust delivers every record it fetches:
 
-- records of a partition are admitted strictly in offset order from the committed position; when a record arrives
-  past missing ones, those are read from Kafka directly and admitted first (records gone by retention are not
-  waited for);
+- records of a partition are admitted strictly in offset order from the committed position (the log start when
+  the group committed nothing there); when a record arrives past missing ones, those are read from Kafka directly
+  and admitted first (records gone by retention are not waited for);
 - a record that arrives again (a rebalance's seek, a Faust redelivery) is passed over as done;
 - admitted records may finish out of order (records of different keys run in lanes: ``streams.engine.lanes``); the offset
   committed is the first one admitted and not finished (or the next to admit), never past a record not done, and
@@ -55,7 +55,8 @@ class CommitKeeper:
         self._app = app
         self._connection = connection
         self._partitions: dict[TP, _Partition] = {}
-        self._committed: tuple[int | None, dict[TP, int]] = (None, {})  # (generation, the group's offsets)
+        # (generation, where each partition starts in it: the group's committed offset, or the log start)
+        self._starts: tuple[int | None, dict[TP, int]] = (None, {})
         commit_offsets(app, self._offset_to_commit)
 
     async def admit(self, event: EventT[bytes]) -> list[EventT[bytes]]:
@@ -68,8 +69,7 @@ class CommitKeeper:
         tp, offset = message.tp, message.offset
         progress = self._partitions.get(tp)
         if progress is None or progress.generation != message.generation_id:
-            progress = _Partition(message.generation_id,
-                                  await self._start_of(tp, offset, message.generation_id))
+            progress = _Partition(message.generation_id, await self._start_of(tp, message.generation_id))
             self._partitions[tp] = progress
         if offset < progress.next_offset:
             logger.debug("%s[%d]@%d came again: already handled, passed over", tp.topic, tp.partition, offset)
@@ -104,8 +104,9 @@ class CommitKeeper:
                 if high is None:
                     continue
                 # Nothing delivered yet in this generation: start where the group committed; idle from now.
-                start = await self._start_of(tp, 0, generation)
-                progress = self._partitions[tp] = _Partition(generation, start, last_seen=now)
+                start = await self._start_of(tp, generation)
+                if tp not in self._partitions or self._partitions[tp].generation != generation:  # not admitted since
+                    self._partitions[tp] = _Partition(generation, start, last_seen=now)
                 continue
             if now - progress.last_seen >= idle_s and high is not None and high > progress.next_offset:
                 found.append(tp)
@@ -177,23 +178,31 @@ class CommitKeeper:
         if progress is not None and progress.generation == message.generation_id:
             progress.pending.discard(message.offset)
 
-    async def _start_of(self, tp: TP, first_offset: int, generation: int | None) -> int:
-        """Where a new generation starts: the committed position, asked of the broker.
+    async def _start_of(self, tp: TP, generation: int | None) -> int:
+        """Where a new generation starts: the committed position, asked of the broker; with nothing committed,
+        the partition's log start.
 
         Faust resumes the flow of records before its own seek has recorded the committed offsets, so its copy
         may still be empty when the first record of a generation arrives; and asking through Faust's consumer
         thread can block the thread's workers that fetch records (seen stalling every partition). So an admin
-        client reads the group's committed offsets, once per generation. With nothing committed (a new group),
-        the first record that arrives is where the consumer started: seeking back to the log start instead
-        could replay a whole partition.
+        client reads the group's committed offsets, once per generation. With nothing committed, the first
+        record that arrives is not where to start: records before it can have been handled by a worker that
+        died before its first commit, or skipped by Faust's stream while its flow was suspended. The log start
+        is where the consumer's reset policy ("earliest") starts a new group anyway, and a replay of what was
+        handled finds it in the ledgers.
         """
-        if self._committed[0] != generation or tp not in self._committed[1]:
-            self._committed = (generation, await self._group_offsets())
-        committed = self._committed[1].get(tp)
-        if committed is not None and committed >= 0:
-            return committed
-        logger.info("%s[%d]: nothing committed, starting at %d", tp.topic, tp.partition, first_offset)
-        return first_offset
+        if self._starts[0] != generation or tp not in self._starts[1]:
+            committed = {each: offset for each, offset in (await self._group_offsets()).items() if offset >= 0}
+            # The topic's other partitions are asked for at once: a new group would otherwise ask once each.
+            topic = {each for each in self._app.consumer.assignment() if each.topic == tp.topic} | {tp}
+            log_starts = await self._log_starts(topic - set(committed)) if topic - set(committed) else {}
+            if log_starts:
+                logger.info("%s: nothing committed, starting at the log start: %s", tp.topic,
+                            ", ".join(f"[{each.partition}]@{offset}" for each, offset in sorted(log_starts.items())))
+            # Read again after the awaits: another topic's first record may have added its own meanwhile.
+            known = self._starts[1] if self._starts[0] == generation else {}
+            self._starts = (generation, {**known, **log_starts, **committed})
+        return self._starts[1][tp]
 
     async def _group_offsets(self) -> dict[TP, int]:
         """The group's committed offsets; Kafka errors are retried for ``MISSING_READ_PATIENCE_S``."""
@@ -209,6 +218,24 @@ class CommitKeeper:
                     raise
             finally:
                 await admin.close()
+            await asyncio.sleep(1.0)
+
+    async def _log_starts(self, tps: set[TP]) -> dict[TP, int]:
+        """The first offset each of ``tps`` still holds (retention deletes from the start); Kafka errors are
+        retried for ``MISSING_READ_PATIENCE_S``."""
+        deadline = time.monotonic() + MISSING_READ_PATIENCE_S
+        partitions = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+        while True:
+            reader = kafka.consumer(self._connection, group_id=None, enable_auto_commit=False)
+            try:
+                await reader.start()
+                starts = await reader.beginning_offsets(partitions)
+                return {TP(partition.topic, partition.partition): offset for partition, offset in starts.items()}
+            except KafkaError:
+                if time.monotonic() > deadline:
+                    raise
+            finally:
+                await reader.stop()
             await asyncio.sleep(1.0)
 
     async def _read_missing(self, tp: TP, first: int, end: int, generation: int | None) -> list[EventT[bytes]]:

@@ -21,9 +21,10 @@ from devstack.broker import KafkaBroker
 from devstack.stack import Stack, StackConfig
 from emulators.liveengage.webhooks import Signing
 from kafkaclients import KafkaConnection, admin_client
+from schemas.codec import codec
 from schemas.topics import CHANNEL_INBOUND, CONVERSATIONS_TABLE, LIVEENGAGE_COMMANDS, LIVEENGAGE_EVENTS, TopicSpec
 from tests.conftest import wait_until
-from tests.e2e.conftest import Sandboxes, produce_raw, read_topic
+from tests.e2e.conftest import Sandboxes, produce_raw, read_messages, read_topic
 from tests.e2e.traffic import RECOVERY_S, Traffic, check_invariants, wait_for_some
 
 pytestmark = pytest.mark.e2e
@@ -84,7 +85,25 @@ def test_17_worker_sigkill_mid_stream_loses_nothing(chaos: tuple[KafkaBroker, St
         ledgers[key.strip('"')] = state["ledger"]  # the last state written per consumer wins
     for consumer in traffic.consumers:
         effected = {event_ids[text] for text in sandboxes.effects(consumer)}
-        assert effected <= set(ledgers[f"{stack.config.channel_id}:{consumer}"]), "a sent text not in the ledger"
+        assert effected <= set(ledgers[f"{stack.config.channel_id}:{consumer}"]), \
+            f"a sent text not in the ledger:\n{history(stack, consumer)}"
+
+
+def history(stack: Stack, consumer: str) -> str:
+    """What the worker did for ``consumer``, as Kafka has it: its commands and its states, with their offsets."""
+    texts = {record["event_id"]: record["text"] for _, record in read_topic(stack, CHANNEL_INBOUND)}
+    commands_codec, states_codec = codec("LiveEngageCommand"), codec("ConversationState")
+    lines = [f"{m.topic}[{m.partition}]@{m.offset} {c['action']} {c['text']} attempt {c['attempt']}"
+             for m in read_messages(stack, LIVEENGAGE_COMMANDS.name)
+             if (c := commands_codec.decode(m.value))["consumer_id"] == consumer]
+    for message in read_messages(stack, CONVERSATIONS_CHANGELOG.name):
+        if message.value is None or not message.key.decode().strip('"').endswith(consumer):
+            continue
+        state = states_codec.decode(message.value)
+        pending = [commands_codec.decode(raw)["text"] for raw in state["pending"]]
+        lines.append(f"{message.topic}[{message.partition}]@{message.offset} {state['status']} "
+                     f"pending={pending} ledger={[texts.get(id_, id_) for id_ in state['ledger']]}")
+    return "\n".join(lines)
 
 
 def in_flight(stack: Stack, topic: str) -> tuple[int, int]:

@@ -7,6 +7,7 @@ stand-in for the few consumer attributes the keeper uses.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
@@ -61,8 +62,12 @@ def keeper_on(consumer: StandInConsumer) -> CommitKeeper:
     async def group_offsets() -> dict[TP, int]:
         return {} if consumer.committed_position is None else {TP0: consumer.committed_position}
 
+    async def log_starts(tps: set[TP]) -> dict[TP, int]:
+        return {tp: consumer.log_start for tp in tps}
+
     keeper._read_missing = read_missing  # type: ignore[method-assign]
     keeper._group_offsets = group_offsets  # type: ignore[method-assign]
+    keeper._log_starts = log_starts  # type: ignore[method-assign]
     return keeper
 
 
@@ -156,11 +161,23 @@ async def test_records_gone_by_retention_are_not_waited_for() -> None:
     assert consumer._new_offset(TP0) == 41
 
 
-async def test_nothing_committed_starts_at_the_first_record() -> None:
+async def test_nothing_committed_starts_at_the_log_start_not_at_the_first_record() -> None:
+    """A worker that died before its first commit handled records the group never committed, and Faust's stream
+    can skip records while its flow is suspended: the first record that reaches the keeper is not where to start
+    (a crash test lost two texts that way)."""
     consumer = StandInConsumer(committed=None, log_start=0)
     keeper = keeper_on(consumer)
-    assert await carry_out(keeper, 5) == [5]
-    assert await carry_out(keeper, 7) == [6, 7]
+    assert await carry_out(keeper, 7) == [0, 1, 2, 3, 4, 5, 6, 7] and consumer.reads == [(0, 7)]
+    assert await carry_out(keeper, 8) == [8]
+    assert consumer._new_offset(TP0) == 9
+
+
+async def test_nothing_committed_and_retention_starts_at_the_first_record_kept() -> None:
+    consumer = StandInConsumer(committed=None, log_start=40)
+    keeper = keeper_on(consumer)
+    assert await carry_out(keeper, 42) == [40, 41, 42]
+    consumer.high = 43
+    assert await keeper.stuck({TP0.topic}, idle_s=0) == []
 
 
 async def test_a_new_generation_starts_again_from_the_committed_position() -> None:
@@ -207,3 +224,27 @@ async def test_undelivered_records_wait_while_faust_rebalances() -> None:
     keeper.finished(caught_up[0])
     keeper.put_back(caught_up[1:])  # Faust stopped being steady after the first
     assert await carry_out(keeper, 5) == [5]  # the record put back is handled when it comes again
+
+
+async def test_a_record_admitted_while_an_idle_partition_is_first_looked_at_keeps_its_progress() -> None:
+    """The sweeper asks where an idle partition starts without the partition's lock; a record admitted meanwhile
+    must not have its progress replaced (its finish would then be forgotten, and the commit held back)."""
+    consumer = StandInConsumer(committed=4)
+    consumer.high = 6
+    keeper = keeper_on(consumer)
+    quick, answer = keeper._group_offsets, asyncio.Event()
+
+    async def slow_group_offsets() -> dict[TP, int]:
+        await answer.wait()
+        return await quick()
+
+    keeper._group_offsets = slow_group_offsets  # type: ignore[method-assign]
+    look = asyncio.ensure_future(keeper.stuck({TP0.topic}, idle_s=0))
+    await asyncio.sleep(0)  # the sweeper now waits for the broker's answer
+    keeper._group_offsets = quick  # type: ignore[method-assign]
+    admitted = await keeper.admit(event(4))
+    answer.set()
+    await look
+    assert [record.message.offset for record in admitted] == [4] and consumer._new_offset(TP0) == 4
+    keeper.finished(admitted[0])
+    assert consumer._new_offset(TP0) == 5
