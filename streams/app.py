@@ -102,7 +102,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
                        settings)
     delivery.install(app, topics, delivered, choices, opt_outs, dead_letters, channels, analytics, settings)
     sweep = retention.Sweep(app, topics, conversations, consumer_identities, settings.state_retention_s,
-                            settings.partitions, backlog)
+                            settings.partitions, backlog, tables.values())
 
     async def sweep_state() -> None:
         try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,6 +33,7 @@ from aiokafka.partitioner import murmur2
 from schemas import topics as catalogue
 from schemas.codec import codec
 from streams.conversation import Status
+from streams.engine.faust_internals import rocksdb_databases
 from streams.engine.topics import Topics, publish
 from streams.metrics import STATE_FORGOTTEN
 from streams.optout import OptOuts
@@ -43,6 +45,10 @@ COMMAND = codec("LiveEngageCommand")
 IDENTITY = codec("ConsumerIdentity")
 SWEEP_YIELD_EVERY = 500  # keys read between two yields to the event loop: the sweep never holds up records
 SWEEP_IN_FLIGHT = 500  # forget requests sent before their acknowledgements are awaited together
+# Consumers forgotten after which the RocksDB tables are compacted: RocksDB keeps every deleted value beside its
+# tombstone until a compaction reaches them, and a small table's files may wait long for one (a worker restarted
+# after forgetting 90,000 of 100,000 consumers took 7% more memory than before).
+COMPACT_AFTER_FORGOTTEN = 10_000
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -181,9 +187,11 @@ class Sweep:
     state past retention and asks for it to be forgotten (module doc). Only reads the tables."""
 
     def __init__(self, app: faust.App, topics: Topics, conversations: RecordTable, identities: RecordTable,
-                 retention_s: float, partitions: int, backlog: ExpiryBacklog) -> None:
+                 retention_s: float, partitions: int, backlog: ExpiryBacklog, tables: Iterable[Any] = ()) -> None:
         self._app = app
         self._backlog = backlog
+        self._tables = list(tables)  # Faust tables, compacted after a large expiry (RocksDB store only)
+        self._forgotten_since_compaction = 0
         self._topics = topics
         self._conversations = conversations
         self._identities = identities
@@ -203,6 +211,8 @@ class Sweep:
             logger.info("state retention: %d consumers asked to be forgotten are still queued; sweeping after them",
                         self._backlog.outstanding)
             return 0
+        if self._forgotten_since_compaction >= COMPACT_AFTER_FORGOTTEN:  # the requests sent are handled now
+            await self._compact()
         cutoff = datetime.now(timezone.utc) - self._retention
         # The sweep commits no offset, so its requests need not be acknowledged one by one: they are sent in
         # batches, whose acknowledgements are awaited together (one round trip per batch, not per consumer).
@@ -225,7 +235,20 @@ class Sweep:
                 requests.append(forget_identity(self._topics, key, identity["account_id"]))
                 sent += await flush_when_full(requests)
         sent += await flush_when_full(requests, at=1)
+        self._forgotten_since_compaction += sent
         if sent:
             logger.info("state retention: %d consumers and identities past %s asked to be forgotten", sent,
                         self._retention)
         return sent
+
+    async def _compact(self) -> None:
+        """Compact the tables' RocksDB databases, each in a thread (RocksDB releases the GIL meanwhile), so that
+        what was forgotten leaves the worker's volume and memory, not only its tables."""
+        started, forgotten = time.monotonic(), self._forgotten_since_compaction
+        databases = [database for table in self._tables for database in rocksdb_databases(table)]
+        for database in databases:
+            await asyncio.to_thread(database.compact_range, None, None)
+        self._forgotten_since_compaction = 0
+        if databases:
+            logger.info("state retention: %d RocksDB databases compacted in %.1fs after %d consumers and identities "
+                        "were forgotten", len(databases), time.monotonic() - started, forgotten)

@@ -114,10 +114,15 @@ def table_keys(table: Any) -> int:
     seconds (the bench's expiry step, which reads /metrics every second, saw the worker forget 100 consumers a
     second instead of 1,000). RocksDB keeps an estimate per database (exact but for overwrites and deletions not
     yet compacted); the memory store's length is exact and cheap."""
-    store = table.data  # a faust Collection's store
-    if not isinstance(store, RocksDBStore):
+    if not isinstance(table.data, RocksDBStore):
         return len(table)
-    return sum(max(0, db.property_int_value(ROCKSDB_KEY_ESTIMATE) or 0) for db in store._dbs_for_actives())
+    return sum(max(0, db.property_int_value(ROCKSDB_KEY_ESTIMATE) or 0) for db in rocksdb_databases(table))
+
+
+def rocksdb_databases(table: Any) -> list[Any]:
+    """The RocksDB databases (``rocksdict.Rdict``) of a table's active partitions; none for a memory table."""
+    store = table.data  # a faust Collection's store
+    return list(store._dbs_for_actives()) if isinstance(store, RocksDBStore) else []
 
 
 ROCKSDB_KEY_ESTIMATE = "rocksdb.estimate-num-keys"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import rocksdict
+from faust.stores.rocksdb import Store as RocksDBStore
 
-from streams.retention import (ExpiryBacklog, epoch_ms, identity_forgotten, identity_unmatched_since, is_expired, routed_ids,
-                               stale_routes)
+from streams.retention import (COMPACT_AFTER_FORGOTTEN, ExpiryBacklog, Sweep, epoch_ms, identity_forgotten,
+                               identity_unmatched_since, is_expired, routed_ids, stale_routes)
 from streams.sender import closed, new_state
 from streams.conversation import Trigger
 
@@ -98,3 +102,37 @@ def test_a_rebalance_or_a_count_that_stopped_moving_lets_the_sweep_go_on() -> No
     stuck.requested(2, {0, 1})
     assert stuck.waits({0, 1})
     assert not stuck.waits({0, 1})  # nothing handled in a whole interval: the requests were lost (dead-lettered)
+
+
+async def test_a_sweep_after_a_large_expiry_compacts_the_rocksdb_tables(tmp_path: Path) -> None:
+    """Once the consumers a sweep asked to forget are handled, the next sweep compacts the RocksDB databases:
+    the deleted values leave the files (and the memory a restarted worker spends on them)."""
+    database = rocksdict.Rdict(str(tmp_path / "conversations-0"))
+    for key in range(20_000):
+        database[f"consumer-{key}".encode()] = b"state" * 40
+    database.flush()
+    for key in range(18_000):
+        del database[f"consumer-{key}".encode()]
+    database.flush()
+    files_before = database.property_int_value("rocksdb.total-sst-files-size")
+
+    class Table:  # a Collection on Faust's RocksDB store, as the worker's are with LEC_STORE=rocksdb
+        data = object.__new__(RocksDBStore)
+
+    Table.data._dbs_for_actives = lambda: iter([database])  # type: ignore[attr-defined]
+
+    class Empty:
+        def scan(self) -> list[tuple[str, dict[str, Any]]]:
+            return []
+
+    app = SimpleNamespace(rebalancing=False, assignor=SimpleNamespace(assigned_actives=lambda: set()))
+    sweep = Sweep(app, None, Empty(), Empty(), 60, 4, ExpiryBacklog(), [Table()])  # type: ignore[arg-type]
+    sweep._forgotten_since_compaction = COMPACT_AFTER_FORGOTTEN - 1
+    await sweep.run()
+    assert database.property_int_value("rocksdb.total-sst-files-size") == files_before  # not enough yet
+    sweep._forgotten_since_compaction = COMPACT_AFTER_FORGOTTEN
+    await sweep.run()
+    assert database.property_int_value("rocksdb.total-sst-files-size") < files_before / 4
+    assert sweep._forgotten_since_compaction == 0
+    assert [key for key, _ in database.items()] == [f"consumer-{key}".encode() for key in range(18_000, 20_000)]
+    database.close()
