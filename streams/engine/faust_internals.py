@@ -1,16 +1,17 @@
 """Every use the worker makes of Faust's internals, and only here.
 
-The engine needs six things Faust does not offer as API: deliver every fetched record (its read offsets drop
+The engine needs seven things Faust does not offer as API: deliver every fetched record (its read offsets drop
 some), commit what the engine says (its acked lists can pass over a record never carried out), tell a lane's task
 which record it works for (tables write to that record's changelog partition), let a record leave the set Faust
-waits for before a rebalance, empty the producer's changelog buffer before a flush, and count a RocksDB table's
-keys without reading them all. Each is one function
-below; ``tests/unit/test_faust_internals.py`` checks that the attributes they touch still exist with the shape
-relied on, so a Faust upgrade that moves them fails there, by name, and nowhere else.
+waits for before a rebalance, hand every table write to the Kafka client before a flush, shorten the fetch wait,
+and reach a RocksDB table's databases (to count keys without reading them all, and to compact them after a large
+expiry). Each is one function below; ``tests/unit/test_faust_internals.py`` checks that the attributes they touch
+still exist with the shape relied on, so a Faust upgrade that moves them fails there, by name, and nowhere else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections.abc import Callable
@@ -41,12 +42,21 @@ async def flush_changelog_buffer(app: AppT, deadline: float) -> None:
     """Hand every table write Faust still holds in its producer buffer to the Kafka client.
 
     Faust's own flush of that buffer gives up after 0.1 s without a message sent (under load, it does), so it is
-    repeated until the buffer is empty; ``TimeoutError`` past ``deadline`` (monotonic)."""
-    buffer = app.producer.buffer
-    while buffer.size:
+    repeated until the buffer is empty. An empty buffer is not enough: Faust's sender takes a write out of it
+    before the Kafka client has it (the client's send waits while a batch is full or a partition's leader is
+    unknown), and the client's flush would not wait for that write. So this also waits until the sender is back
+    waiting for the next write. ``TimeoutError`` past ``deadline`` (monotonic)."""
+    buffer: Any = app.producer.buffer  # a faust ProducerBuffer: its queue and its sender's event
+    while True:
         if time.monotonic() > deadline:
             raise TimeoutError
-        await buffer.flush()
+        if buffer.size:
+            await buffer.flush()
+            continue
+        buffer.message_sent.clear()  # set by the sender once the write it holds is handed over
+        if buffer.pending._getters or buffer.state != "running":  # the sender waits for a write, or is not there
+            return
+        await asyncio.wait_for(buffer.message_sent.wait(), max(deadline - time.monotonic(), 0.001))
 
 
 def commit_offsets(app: Any, offset_to_commit: Callable[[TP], object]) -> None:

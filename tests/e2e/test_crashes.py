@@ -78,15 +78,24 @@ def test_17_worker_sigkill_mid_stream_loses_nothing(chaos: tuple[KafkaBroker, St
     stack.start_worker()
     check_invariants(stack, sandboxes, traffic, repeats_per_conversation=1)
     # Row 26: the changelog (what a recovering worker rebuilds its state from) lists every text LiveEngage
-    # received in its conversation's ledger, so a replay of any of them is a no-op.
+    # received in its conversation's ledger, so a replay of any of them is a no-op. The entry is written just
+    # after LiveEngage answers the send: the last text's may still be on its way when the texts are all there.
     event_ids = {record["text"]: record["event_id"] for _, record in read_topic(stack, CHANNEL_INBOUND)}
-    ledgers: dict[str, list[str]] = {}
-    for key, state in read_topic(stack, CONVERSATIONS_CHANGELOG):
-        ledgers[key.strip('"')] = state["ledger"]  # the last state written per consumer wins
-    for consumer in traffic.consumers:
-        effected = {event_ids[text] for text in sandboxes.effects(consumer)}
-        assert effected <= set(ledgers[f"{stack.config.channel_id}:{consumer}"]), \
-            f"a sent text not in the ledger:\n{history(stack, consumer)}"
+
+    def not_in_ledgers() -> list[str]:
+        ledgers: dict[str, list[str]] = {}
+        for key, state in read_topic(stack, CONVERSATIONS_CHANGELOG):
+            ledgers[key.strip('"')] = state["ledger"]  # the last state written per consumer wins
+        return [consumer for consumer in traffic.consumers
+                if not {event_ids[text] for text in sandboxes.effects(consumer)}
+                <= set(ledgers.get(f"{stack.config.channel_id}:{consumer}", []))]
+
+    try:
+        wait_until(lambda: not not_in_ledgers(), timeout=30, what="every sent text in its consumer's ledger",
+                   interval=0.5)
+    except AssertionError:
+        raise AssertionError("\n".join(f"a sent text not in the ledger:\n{history(stack, consumer)}"
+                                       for consumer in not_in_ledgers())) from None
 
 
 def history(stack: Stack, consumer: str) -> str:

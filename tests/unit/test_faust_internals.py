@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TP0 = TP("lec.liveengage.commands", 0)
 TP1 = TP("not.the.engines", 0)
 PRIVATE_NAMES = {"_new_consumer", "_read_offset", "_new_offset", "_acked", "_acked_index", "_current_event",
-                 "_unacked_messages", "_thread", "_create_worker_consumer", "_fetch_max_wait_ms", "_dbs_for_actives"}
+                 "_unacked_messages", "_thread", "_create_worker_consumer", "_fetch_max_wait_ms", "_dbs_for_actives",
+                 "_getters"}
 
 
 class Thing:
@@ -109,6 +110,39 @@ async def test_the_changelog_buffer_is_emptied_before_the_flush(app: faust.App) 
     buffer = app.producer.buffer
     assert isinstance(buffer, ProducerBuffer) and buffer.size == 0
     await faust_internals.flush_changelog_buffer(app, deadline=time.monotonic() + 1)
+
+
+async def test_a_write_faust_s_sender_took_from_the_buffer_is_handed_over_before_the_flush(app: faust.App) -> None:
+    """Faust's sender takes a write out of the buffer before the Kafka client has it (the client's send can
+    wait); a flush that looked only at the buffer's size would return while the write is still in Faust's hands,
+    and the record would count as durable without its table write."""
+    buffer: Any = app.producer.buffer
+    release, handed = asyncio.Event(), []
+
+    async def held_send(fut: Any) -> None:  # the Kafka client's send, waiting for room in a batch
+        await release.wait()
+        handed.append(fut)
+
+    buffer._send_pending = held_send  # before the sender starts: it reads the attribute once
+    await buffer.start()
+    try:
+        buffer.put(Thing())
+        for _ in range(100):  # the sender takes it out of the buffer
+            if buffer.size == 0:
+                break
+            await asyncio.sleep(0)
+        assert buffer.size == 0 and not handed
+        flush = asyncio.ensure_future(faust_internals.flush_changelog_buffer(app, time.monotonic() + 30))
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert not flush.done(), "the flush returned while a write was still being handed over"
+        release.set()
+        await asyncio.wait_for(flush, 30)
+        assert len(handed) == 1
+        assert isinstance(buffer.pending, asyncio.Queue) and buffer.pending._getters  # the sender waits again
+    finally:
+        release.set()
+        await buffer.stop()
 
 
 async def test_a_rocksdb_table_is_counted_from_its_estimate_not_by_reading_it(

@@ -59,7 +59,9 @@ async def test_submitting_waits_while_the_bound_is_reached() -> None:
         await gate.wait()
 
     await lanes.submit("a", blocked)
+    assert not lanes.saturated()
     await lanes.submit("b", blocked)
+    assert lanes.saturated()  # the undelivered-records check then leaves the topic alone
     third = asyncio.ensure_future(lanes.submit("c", blocked))
     for _ in range(10):  # let the loop run the submission as far as it can go
         await asyncio.sleep(0)
@@ -67,6 +69,7 @@ async def test_submitting_waits_while_the_bound_is_reached() -> None:
     gate.set()
     await asyncio.wait_for(third, 1)
     assert await lanes.drain(timeout=1)
+    assert not lanes.saturated()
 
 
 async def test_a_record_that_raised_does_not_stop_its_key() -> None:
@@ -86,11 +89,13 @@ async def test_a_record_that_raised_does_not_stop_its_key() -> None:
 
 
 class CountingProducer:
-    """Faust's producer as far as Durability uses it: a buffer that empties, and a flush that takes a while."""
+    """Faust's producer as far as Durability uses it: a buffer that empties (its sender waiting for the next
+    write), and a flush that takes a while."""
 
     def __init__(self) -> None:
         self.flushes = 0
-        self.buffer = SimpleNamespace(size=0, flush=self._noop)
+        self.buffer = SimpleNamespace(size=0, flush=self._noop, state="running", message_sent=asyncio.Event(),
+                                      pending=SimpleNamespace(_getters=["the sender's wait"]))
 
     @staticmethod
     async def _noop() -> None:
