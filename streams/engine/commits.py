@@ -36,6 +36,7 @@ from streams.engine.faust_internals import FAUST_DECIDES, commit_offsets
 
 logger = logging.getLogger(__name__)
 MISSING_READ_PATIENCE_S = 30.0
+CATCH_UP_MAX = 500  # records a stuck partition reads directly at once; Faust or the next check delivers the rest
 
 
 @dataclass
@@ -108,7 +109,10 @@ class CommitKeeper:
                 if tp not in self._partitions or self._partitions[tp].generation != generation:  # not admitted since
                     self._partitions[tp] = _Partition(generation, start, last_seen=now)
                 continue
-            if now - progress.last_seen >= idle_s and high is not None and high > progress.next_offset:
+            # A partition with records still in the lanes is busy, not stuck: under load its next records simply
+            # wait their turn (reading them here too was seen to pull 200,000 records into memory at once).
+            if now - progress.last_seen >= idle_s and high is not None and high > progress.next_offset \
+                    and not progress.pending:
                 found.append(tp)
         return found
 
@@ -138,14 +142,16 @@ class CommitKeeper:
             progress.pending.difference_update(event.message.offset for event in events)
 
     async def catch_up(self, tp: TP) -> list[EventT[bytes]]:
-        """The records of a stuck partition up to its high watermark, read directly; they become handled next."""
+        """The next records of a stuck partition, up to its high watermark and at most ``CATCH_UP_MAX``, read
+        directly; they become handled next."""
         progress = self._partitions[tp]
         high = self._highwater(tp)
         if high is None or high <= progress.next_offset or not self.steady(progress.generation):
             return []
+        end = min(high, progress.next_offset + CATCH_UP_MAX)
         logger.warning("%s[%d]: records %d..%d fetched but not delivered: reading them from Kafka", tp.topic,
-                       tp.partition, progress.next_offset, high - 1)
-        records = await self._read_missing(tp, progress.next_offset, high, progress.generation)
+                       tp.partition, progress.next_offset, end - 1)
+        records = await self._read_missing(tp, progress.next_offset, end, progress.generation)
         progress.last_seen = time.monotonic()
         if records:
             progress.next_offset = records[-1].message.offset + 1

@@ -176,8 +176,10 @@ class DeadLetters:
         """Every few seconds, handle records Faust fetched but never delivered (see ``CommitKeeper.stuck``)."""
         while True:
             await asyncio.sleep(STUCK_CHECK_S)
+            # Records of a topic whose lanes are all taken wait for a slot in the stream: none is missing.
+            idle = {topic for topic in self._handlers if not self._lanes[topic].saturated()}
             try:
-                stuck = await self._commits.stuck(set(self._handlers), idle_s=STUCK_CHECK_S)
+                stuck = await self._commits.stuck(idle, idle_s=STUCK_CHECK_S)
             except KafkaError as exc:  # Kafka unreachable for now: nothing can be read, look again later
                 logger.warning("checking for undelivered records failed (%s); will look again",
                                exc.__class__.__name__)

@@ -50,6 +50,10 @@ class Lanes:
         """Records submitted and not done (running, or waiting behind their key's earlier record)."""
         return len(self._in_flight)
 
+    def saturated(self) -> bool:
+        """Whether ``limit`` records are in flight: the next one waits for a slot."""
+        return self._slots.locked()
+
     def keys_in_flight(self) -> int:
         return len(self._tails)
 

@@ -16,7 +16,7 @@ from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
 from kafkaclients import KafkaConnection
-from streams.engine.commits import CommitKeeper
+from streams.engine.commits import CATCH_UP_MAX, CommitKeeper
 
 TP0 = TP("lec.liveengage.commands", 0)
 
@@ -248,3 +248,28 @@ async def test_a_record_admitted_while_an_idle_partition_is_first_looked_at_keep
     assert [record.message.offset for record in admitted] == [4] and consumer._new_offset(TP0) == 4
     keeper.finished(admitted[0])
     assert consumer._new_offset(TP0) == 5
+
+
+async def test_a_partition_with_records_in_the_lanes_is_busy_not_stuck() -> None:
+    """Under load a partition's next records wait for their turn; reading them directly as well was seen to pull
+    200,000 records into memory at once and slow the worker down to a hundred records a second."""
+    consumer = StandInConsumer(committed=4)
+    keeper = keeper_on(consumer)
+    first = (await keeper.admit(event(4)))[0]  # in a lane, not finished
+    consumer.high = 9
+    assert await keeper.stuck({TP0.topic}, idle_s=0) == []
+    keeper.finished(first)
+    assert await keeper.stuck({TP0.topic}, idle_s=0) == [TP0]
+
+
+async def test_a_stuck_partition_is_caught_up_a_bounded_number_of_records_at_a_time() -> None:
+    consumer = StandInConsumer(committed=0)
+    keeper = keeper_on(consumer)
+    consumer.high = CATCH_UP_MAX * 3 + 7
+    assert await keeper.stuck({TP0.topic}, idle_s=0) == []
+    caught_up = await keeper.catch_up(TP0)
+    assert len(caught_up) == CATCH_UP_MAX and consumer.reads == [(0, CATCH_UP_MAX)]
+    for record in caught_up:
+        keeper.finished(record)
+    assert await keeper.stuck({TP0.topic}, idle_s=0) == [TP0]
+    assert [record.message.offset for record in await keeper.catch_up(TP0)][0] == CATCH_UP_MAX
