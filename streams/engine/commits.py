@@ -21,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from aiokafka import TopicPartition
@@ -36,6 +37,7 @@ from streams.engine.faust_internals import FAUST_DECIDES, commit_offsets
 
 logger = logging.getLogger(__name__)
 MISSING_READ_PATIENCE_S = 30.0
+T = TypeVar("T")
 CATCH_UP_MAX = 500  # records a stuck partition reads directly at once; Faust or the next check delivers the rest
 
 
@@ -211,37 +213,39 @@ class CommitKeeper:
         return self._starts[1][tp]
 
     async def _group_offsets(self) -> dict[TP, int]:
-        """The group's committed offsets; Kafka errors are retried for ``MISSING_READ_PATIENCE_S``."""
-        deadline = time.monotonic() + MISSING_READ_PATIENCE_S
-        while True:
-            admin = kafka.admin_client(self._connection)
-            try:
-                await admin.start()
-                offsets = await admin.list_consumer_group_offsets(self._app.conf.id)
-                return {TP(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
-            except KafkaError:
-                if time.monotonic() > deadline:
-                    raise
-            finally:
-                await admin.close()
-            await asyncio.sleep(1.0)
+        """The group's committed offsets."""
+        async def ask(admin: Any) -> dict[TP, int]:
+            offsets = await admin.list_consumer_group_offsets(self._app.conf.id)
+            return {TP(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+
+        return await self._asking_kafka(lambda: kafka.admin_client(self._connection), ask, "close")
 
     async def _log_starts(self, tps: set[TP]) -> dict[TP, int]:
-        """The first offset each of ``tps`` still holds (retention deletes from the start); Kafka errors are
-        retried for ``MISSING_READ_PATIENCE_S``."""
-        deadline = time.monotonic() + MISSING_READ_PATIENCE_S
+        """The first offset each of ``tps`` still holds (retention deletes from the start)."""
         partitions = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+
+        async def ask(reader: Any) -> dict[TP, int]:
+            starts = await reader.beginning_offsets(partitions)
+            return {TP(partition.topic, partition.partition): offset for partition, offset in starts.items()}
+
+        return await self._asking_kafka(
+            lambda: kafka.consumer(self._connection, group_id=None, enable_auto_commit=False), ask, "stop")
+
+    @staticmethod
+    async def _asking_kafka(new_client: Callable[[], Any], ask: Callable[[Any], Awaitable[T]], closing: str) -> T:
+        """``ask`` a client of its own (started, then closed by its method ``closing``); Kafka errors are retried
+        with a new client for ``MISSING_READ_PATIENCE_S``."""
+        deadline = time.monotonic() + MISSING_READ_PATIENCE_S
         while True:
-            reader = kafka.consumer(self._connection, group_id=None, enable_auto_commit=False)
+            client = new_client()
             try:
-                await reader.start()
-                starts = await reader.beginning_offsets(partitions)
-                return {TP(partition.topic, partition.partition): offset for partition, offset in starts.items()}
+                await client.start()
+                return await ask(client)
             except KafkaError:
                 if time.monotonic() > deadline:
                     raise
             finally:
-                await reader.stop()
+                await getattr(client, closing)()
             await asyncio.sleep(1.0)
 
     async def _read_missing(self, tp: TP, first: int, end: int, generation: int | None) -> list[EventT[bytes]]:
