@@ -203,7 +203,8 @@ class CommitKeeper:
             committed = {each: offset for each, offset in (await self._group_offsets()).items() if offset >= 0}
             # The topic's other partitions are asked for at once: a new group would otherwise ask once each.
             topic = {each for each in self._app.consumer.assignment() if each.topic == tp.topic} | {tp}
-            log_starts = await self._log_starts(topic - set(committed)) if topic - set(committed) else {}
+            uncommitted = topic - committed.keys()
+            log_starts = await self._log_starts(uncommitted) if uncommitted else {}
             if log_starts:
                 logger.info("%s: nothing committed, starting at the log start: %s", tp.topic,
                             ", ".join(f"[{each.partition}]@{offset}" for each, offset in sorted(log_starts.items())))

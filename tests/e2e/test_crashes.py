@@ -21,15 +21,13 @@ from devstack.broker import KafkaBroker
 from devstack.stack import Stack, StackConfig
 from emulators.liveengage.webhooks import Signing
 from kafkaclients import KafkaConnection, admin_client
-from schemas.codec import codec
-from schemas.topics import CHANNEL_INBOUND, CONVERSATIONS_TABLE, LIVEENGAGE_COMMANDS, LIVEENGAGE_EVENTS, TopicSpec
+from schemas.topics import CHANNEL_INBOUND, LIVEENGAGE_COMMANDS, LIVEENGAGE_EVENTS
 from tests.conftest import wait_until
-from tests.e2e.conftest import Sandboxes, produce_raw, read_messages, read_topic
-from tests.e2e.traffic import RECOVERY_S, Traffic, check_invariants, wait_for_some
+from tests.e2e.conftest import Sandboxes, produce_raw, read_topic
+from tests.e2e.traffic import (CONVERSATIONS_CHANGELOG, RECOVERY_S, Traffic, check_invariants, history,
+                               wait_for_some)
 
 pytestmark = pytest.mark.e2e
-CONVERSATIONS_CHANGELOG = TopicSpec(f"lec-worker-{CONVERSATIONS_TABLE}-changelog", "ConversationState",
-                                    "channel_id:consumer_id")
 
 
 @pytest.fixture(scope="module")
@@ -96,23 +94,6 @@ def test_17_worker_sigkill_mid_stream_loses_nothing(chaos: tuple[KafkaBroker, St
     except AssertionError:
         raise AssertionError("\n".join(f"a sent text not in the ledger:\n{history(stack, consumer)}"
                                        for consumer in not_in_ledgers())) from None
-
-
-def history(stack: Stack, consumer: str) -> str:
-    """What the worker did for ``consumer``, as Kafka has it: its commands and its states, with their offsets."""
-    texts = {record["event_id"]: record["text"] for _, record in read_topic(stack, CHANNEL_INBOUND)}
-    commands_codec, states_codec = codec("LiveEngageCommand"), codec("ConversationState")
-    lines = [f"{m.topic}[{m.partition}]@{m.offset} {c['action']} {c['text']} attempt {c['attempt']}"
-             for m in read_messages(stack, LIVEENGAGE_COMMANDS.name)
-             if (c := commands_codec.decode(m.value))["consumer_id"] == consumer]
-    for message in read_messages(stack, CONVERSATIONS_CHANGELOG.name):
-        if message.value is None or not message.key.decode().strip('"').endswith(consumer):
-            continue
-        state = states_codec.decode(message.value)
-        pending = [commands_codec.decode(raw)["text"] for raw in state["pending"]]
-        lines.append(f"{message.topic}[{message.partition}]@{message.offset} {state['status']} "
-                     f"pending={pending} ledger={[texts.get(id_, id_) for id_ in state['ledger']]}")
-    return "\n".join(lines)
 
 
 def in_flight(stack: Stack, topic: str) -> tuple[int, int]:

@@ -16,9 +16,12 @@ import httpx
 
 from devstack.stack import Stack
 from schemas.codec import codec
-from schemas.topics import CHANNEL_INBOUND, LIVEENGAGE_COMMANDS, TopicSpec
+from schemas.topics import CHANNEL_INBOUND, CONVERSATIONS_TABLE, LIVEENGAGE_COMMANDS, TopicSpec
 from tests.conftest import wait_until
-from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_topic
+from tests.e2e.conftest import DEADLINE_S, Sandboxes, read_messages, read_topic
+
+CONVERSATIONS_CHANGELOG = TopicSpec(f"lec-worker-{CONVERSATIONS_TABLE}-changelog", "ConversationState",
+                                    "channel_id:consumer_id")
 
 RECOVERY_S = 120.0
 
@@ -80,16 +83,7 @@ def check_invariants(stack: Stack, sandboxes: Sandboxes, traffic: Traffic, repea
                 calls = [(r["endpoint"], r["payload"].get("type") if isinstance(r["payload"], dict) else "batch")
                          for r in sandboxes.send_api_requests(consumer)]
                 inbound = [r["text"] for _, r in read_topic(stack, CHANNEL_INBOUND) if r["consumer_id"] == consumer]
-                commands = [(r["action"], r["text"], r["attempt"]) for _, r in read_topic(stack, LIVEENGAGE_COMMANDS)
-                            if r["consumer_id"] == consumer]
-                print(f"\nin {CHANNEL_INBOUND.name}: {inbound}\nin {LIVEENGAGE_COMMANDS.name}: {commands}")
-                ids = {r["event_id"]: r["text"] for _, r in read_topic(stack, CHANNEL_INBOUND)}
-                changelog = TopicSpec("lec-worker-conversations-changelog", "ConversationState", "consumer")
-                states = [state for key, state in read_topic(stack, changelog) if key.strip('"').endswith(consumer)]
-                for state in states[-3:]:
-                    print(f"state: {state['status']} retrying={state['retrying']} "
-                          f"pending={[codec('LiveEngageCommand').decode(p)['text'] for p in state['pending']]} "
-                          f"ledger={[ids.get(i, i) for i in state['ledger']]}")
+                print(f"\nin {CHANNEL_INBOUND.name}: {inbound}\n{history(stack, consumer)}")
                 print(f"\nmissing for {consumer}: {missing}\nconversations: "
                       f"{[(c['conversation_id'], c['state']) for c in sandboxes.conversations(consumer)]}\n"
                       f"effects: {sandboxes.effects(consumer)}\nSend API calls: {calls}")
@@ -117,3 +111,22 @@ def check_invariants(stack: Stack, sandboxes: Sandboxes, traffic: Traffic, repea
 def wait_for_some(sandboxes: Sandboxes, traffic: Traffic, count: int) -> None:
     wait_until(lambda: sum(len(sandboxes.effects(c)) for c in traffic.consumers) >= count, timeout=DEADLINE_S,
                what=f"{count} texts at LiveEngage", interval=0.2)
+
+
+def history(stack: Stack, consumer: str) -> str:
+    """What the worker did for ``consumer``, as Kafka has it: its commands and its conversation states, with their
+    offsets (texts named instead of their event ids)."""
+    texts = {record["event_id"]: record["text"] for _, record in read_topic(stack, CHANNEL_INBOUND)}
+    commands_codec, states_codec = codec("LiveEngageCommand"), codec("ConversationState")
+    lines = [f"{m.topic}[{m.partition}]@{m.offset} {c['action']} {c['text']} attempt {c['attempt']}"
+             for m in read_messages(stack, LIVEENGAGE_COMMANDS.name)
+             if (c := commands_codec.decode(m.value))["consumer_id"] == consumer]
+    for message in read_messages(stack, CONVERSATIONS_CHANGELOG.name):
+        if message.value is None or not message.key.decode().strip('"').endswith(consumer):
+            continue
+        state = states_codec.decode(message.value)
+        pending = [commands_codec.decode(raw)["text"] for raw in state["pending"]]
+        lines.append(f"{message.topic}[{message.partition}]@{message.offset} {state['status']} "
+                     f"retrying={state['retrying']} pending={pending} "
+                     f"ledger={[texts.get(id_, id_) for id_ in state['ledger']]}")
+    return "\n".join(lines)

@@ -232,15 +232,16 @@ async def test_a_record_admitted_while_an_idle_partition_is_first_looked_at_keep
     consumer = StandInConsumer(committed=4)
     consumer.high = 6
     keeper = keeper_on(consumer)
-    quick, answer = keeper._group_offsets, asyncio.Event()
+    quick, asked, answer = keeper._group_offsets, asyncio.Event(), asyncio.Event()
 
     async def slow_group_offsets() -> dict[TP, int]:
+        asked.set()
         await answer.wait()
         return await quick()
 
     keeper._group_offsets = slow_group_offsets  # type: ignore[method-assign]
     look = asyncio.ensure_future(keeper.stuck({TP0.topic}, idle_s=0))
-    await asyncio.sleep(0)  # the sweeper now waits for the broker's answer
+    await asyncio.wait_for(asked.wait(), 5)  # the sweeper now waits for the broker's answer
     keeper._group_offsets = quick  # type: ignore[method-assign]
     admitted = await keeper.admit(event(4))
     answer.set()
