@@ -21,7 +21,8 @@ from schemas.registry import RegistryUnavailable
 from streams import metrics
 from streams.engine.commits import CommitKeeper
 from streams.engine.durability import Durability
-from streams.engine.faust_internals import forget_unacked, set_current_event, shorten_fetch_wait
+from streams.engine.faust_internals import (forget_unacked, refetch_what_a_fetch_cannot_deliver, set_current_event,
+                                            shorten_fetch_wait)
 from streams.errors import RecordError, UnexpectedError
 from streams.engine.lanes import Lanes
 from streams.engine.topics import as_faust_topic, publish, publish_patience
@@ -89,6 +90,7 @@ class DeadLetters:
         self._codec = codec("DeadLetter")
         self._commits = CommitKeeper(app, connection)
         shorten_fetch_wait(app)  # records reach the lanes within milliseconds of their arrival in Kafka
+        refetch_what_a_fetch_cannot_deliver(app)  # a rebalance loses no fetched record, a changelog's neither
         self._handlers: dict[str, Callable[[EventT[bytes]], Awaitable[None]]] = {}
         self._partition_locks: dict[Any, asyncio.Lock] = {}
         self._sweeper: asyncio.Task[None] | None = None

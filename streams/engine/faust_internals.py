@@ -1,17 +1,19 @@
 """Every use the worker makes of Faust's internals, and only here.
 
-The engine needs seven things Faust does not offer as API: deliver every fetched record (its read offsets drop
-some), commit what the engine says (its acked lists can pass over a record never carried out), tell a lane's task
-which record it works for (tables write to that record's changelog partition), let a record leave the set Faust
-waits for before a rebalance, hand every table write to the Kafka client before a flush, shorten the fetch wait,
-and reach a RocksDB table's databases (to count keys without reading them all, and to compact them after a large
-expiry). Each is one function below; ``tests/unit/test_faust_internals.py`` checks that the attributes they touch
-still exist with the shape relied on, so a Faust upgrade that moves them fails there, by name, and nowhere else.
+The engine needs eight things Faust does not offer as API: deliver every fetched record (its read offsets drop
+some), fetch again what a fetch cut by a rebalance cannot deliver, commit what the engine says (its acked lists can
+pass over a record never carried out), tell a lane's task which record it works for (tables write to that record's
+changelog partition), let a record leave the set Faust waits for before a rebalance, hand every table write to the
+Kafka client before a flush, shorten the fetch wait, and reach a RocksDB table's databases (to count keys without
+reading them all, and to compact them after a large expiry). Each is one function below;
+``tests/unit/test_faust_internals.py`` checks that the attributes they touch still exist with the shape relied on,
+so a Faust upgrade that moves them fails there, by name, and nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections.abc import Callable
@@ -22,6 +24,8 @@ from faust.stores.rocksdb import Store as RocksDBStore
 from faust.streams import _current_event
 from faust.types import TP, AppT, EventT
 from faust.types.tuples import Message
+
+logger = logging.getLogger(__name__)
 
 FAUST_DECIDES = object()  # from ``commit_offsets``' callback: not the engine's partition, Faust's own offset
 
@@ -112,6 +116,44 @@ def shorten_fetch_wait(app: Any) -> None:
             return kafka_consumer
 
         thread._create_worker_consumer = create_worker_consumer
+        return consumer
+
+    app._new_consumer = new_consumer
+
+
+def refetch_what_a_fetch_cannot_deliver(app: Any) -> None:
+    """Have every consumer Faust creates seek a partition back to the first record of a fetch that Faust would
+    not deliver, so that it is fetched again instead of being lost.
+
+    Faust hands aiokafka its live set of active partitions for the filter of a fetch, and aiokafka reads an empty
+    set as "every partition". A rebalance empties that set (Faust pauses every partition) while a fetch is still
+    waiting: the fetch then returns any partition's records, and Faust drops those it does not deliver (flow
+    stopped, or partition paused), though aiokafka has moved past them. When they were a changelog's, read just
+    after table recovery sought it back, the recovery waited for them for good (a worker stuck in "recovery"
+    after a second worker left, seen once in the crash tests). Records of a stream partition were caught up
+    later (``CommitKeeper``); they are now fetched again too.
+    """
+    faust_new_consumer = app._new_consumer  # a faust.App: its private factory of consumers
+
+    def new_consumer() -> Any:
+        consumer: Any = faust_new_consumer()
+        thread = consumer._thread  # faust's AIOKafkaConsumerThread: fetches run in its loop, one at a time
+        faust_fetch = thread._fetch_records
+
+        async def fetch_records(kafka_consumer: Any, active_partitions: set[TP], timeout: float | None = None,
+                                max_records: int | None = None) -> dict[Any, list[Any]]:
+            records = await faust_fetch(kafka_consumer, active_partitions, timeout=timeout, max_records=max_records)
+            # the same checks Faust's getmany makes next, on the same live set
+            deliverable = {tp: batch for tp, batch in records.items()
+                           if consumer.flow_active and (tp in active_partitions or tp in consumer._buffered_partitions)}
+            for tp, batch in records.items():
+                if tp not in deliverable and batch:
+                    kafka_consumer.seek(tp, batch[0].offset)
+                    logger.info("a fetch ended in a rebalance: %s[%d] is fetched again from %d", tp.topic,
+                                tp.partition, batch[0].offset)
+            return deliverable
+
+        thread._fetch_records = fetch_records
         return consumer
 
     app._new_consumer = new_consumer
