@@ -68,7 +68,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
     topics = Topics.of(app)
     set_publish_patience(settings.produce_timeout_s)
     dead_letters = DeadLetters(app, settings, in_flight=settings.in_flight)
-    metrics.WORKER_STATE.watch(dead_letters.backlog, tables, dead_letters.in_flight)
+    metrics.WORKER_STATE.watch(dead_letters.backlog, tables, dead_letters.in_flight, app)
     client = http.new_client(settings.http_timeout_s)
 
     class CloseHttpClient(Service):

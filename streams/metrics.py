@@ -31,17 +31,18 @@ LATENCY = Histogram("lec_worker_end_to_end_seconds", "Receipt at a bridge to acc
 
 class WorkerState(Collector):
     """Read at each scrape: records waiting per assigned partition (high watermark minus the next offset to
-    take), records and conversations in flight per source topic, and keys per table. Registered once; ``watch``
-    points it at the running app."""
+    take), records and conversations in flight per source topic, keys per table, and the table recovery under
+    way. Registered once; ``watch`` points it at the running app."""
 
     def __init__(self) -> None:
         self._backlog: Callable[[], dict[Any, int]] = dict
         self._in_flight: Callable[[], dict[str, tuple[int, int]]] = dict
         self._tables: dict[str, Any] = {}
+        self._app: Any = None
 
     def watch(self, backlog: Callable[[], dict[Any, int]], tables: dict[str, Any],
-              in_flight: Callable[[], dict[str, tuple[int, int]]] = dict) -> None:
-        self._backlog, self._tables, self._in_flight = backlog, tables, in_flight
+              in_flight: Callable[[], dict[str, tuple[int, int]]] = dict, app: Any = None) -> None:
+        self._backlog, self._tables, self._in_flight, self._app = backlog, tables, in_flight, app
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         lag = GaugeMetricFamily("lec_worker_consumer_lag", "Records in Kafka not yet handled, per assigned "
@@ -64,6 +65,13 @@ class WorkerState(Collector):
         for name, table in sorted(self._tables.items()):
             keys.add_metric([name], table_keys(table))
         yield keys
+        # Faust's recovery: the partitions just assigned are served once their tables are read
+        recovering = self._app is not None and bool(self._app.in_recovery)
+        yield GaugeMetricFamily("lec_worker_recovering", "1 while the worker reads the changelogs of the "
+                                "partitions it was just given, before it handles their records", value=int(recovering))
+        yield GaugeMetricFamily("lec_worker_recovery_remaining", "Changelog records left to read before the "
+                                "partitions just given are served (0 once recovered)",
+                                value=self._app.tables.recovery.active_remaining_total() if recovering else 0)
 
 
 WORKER_STATE = WorkerState()

@@ -105,6 +105,26 @@ def in_flight(stack: Stack, topic: str) -> tuple[int, int]:
     return values.get(f"lec_worker_records_in_flight{labels}", 0), values.get(f"lec_worker_keys_in_flight{labels}", 0)
 
 
+def wait_serving_every_partition(stack: Stack, topic: str) -> None:
+    """Wait until the running worker, alone in its group, has recovered its tables and looks at every partition of
+    ``topic`` again (its /metrics): a worker left in table recovery after a rebalance fails here, by name."""
+    url = f"{stack.config.url(stack.config.worker_web_port)}/metrics"
+    seen: dict[str, str] = {}
+
+    def serving() -> bool:
+        text = httpx.get(url, timeout=10).text
+        seen["recovering"] = " ".join(line for line in text.splitlines() if line.startswith("lec_worker_recover"))
+        partitions = {line for line in text.splitlines() if line.startswith("lec_worker_consumer_lag{")
+                      and f'topic="{topic}"' in line}
+        return "lec_worker_recovering 0.0" in seen["recovering"] and len(partitions) == stack.config.partitions
+
+    try:
+        wait_until(serving, timeout=RECOVERY_S, what=f"the worker serving every partition of {topic}")
+    except AssertionError:
+        raise AssertionError(f"the worker did not serve every partition again after the rebalance: "
+                             f"{seen.get('recovering')}") from None
+
+
 @pytest.mark.parametrize("how", ["sigkill", "sigterm", "rebalance", "broker-sigkill"])
 def test_a_crash_with_fifty_conversations_in_flight(chaos: tuple[KafkaBroker, Stack], sandboxes: Sandboxes,
                                                     how: str) -> None:
@@ -144,6 +164,7 @@ def test_a_crash_with_fifty_conversations_in_flight(chaos: tuple[KafkaBroker, St
         elif how == "rebalance":
             stack.start_worker("worker-2")  # once it is ready: partitions moved to it, lanes drained first
             stack.processes["worker-2"].stop()  # SIGTERM: they move back
+            wait_serving_every_partition(stack, LIVEENGAGE_COMMANDS.name)
         else:
             broker.kill()
             broker.restart()
@@ -196,6 +217,7 @@ def test_19_a_second_worker_joins_and_leaves_mid_stream(chaos: tuple[KafkaBroker
     stack.start_worker("worker-2")
     wait_for_some(sandboxes, traffic, 14)
     stack.processes["worker-2"].stop()
+    wait_serving_every_partition(stack, CHANNEL_INBOUND.name)
     check_invariants(stack, sandboxes, traffic, repeats_per_conversation=0)  # the lanes drain before each move
 
 

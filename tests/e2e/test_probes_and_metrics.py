@@ -42,6 +42,9 @@ def test_worker_is_alive_ready_and_counts_records(stack: Stack, sandboxes: Sandb
     assert re.search(r'^lec_worker_end_to_end_seconds_count\{direction="consumer_to_liveengage"\} [1-9]',
                      metrics.text, re.MULTILINE), "consumer texts are timed to LiveEngage's acceptance"
     assert re.search(r'^lec_worker_table_keys\{table="conversations"\} [1-9]', metrics.text, re.MULTILINE)
+    # a worker handling records is past its table recovery
+    assert re.search(r"^lec_worker_recovering 0\.0$", metrics.text, re.MULTILINE)
+    assert re.search(r"^lec_worker_recovery_remaining 0\.0$", metrics.text, re.MULTILINE)
 
     def inbound_lags() -> list[float]:
         text = httpx.get(f"{base}/metrics").text
