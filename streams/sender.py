@@ -19,8 +19,8 @@ from streams import metrics, requests
 from streams.analytics import Analytics, since_ms
 from streams.channels import ChannelClient
 from streams.conversation import CLOSE_TRIGGERS, Status, Trigger, can, is_over, next_status
-from streams.engine.deadletters import DeadLetters
-from streams.errors import (AMBIGUOUS_NOTE, ConsumerJwsRejectedError, RecordError, RemoteRejectedError,
+from streams.engine.deadletters import DeadLetters, dead_letter_error
+from streams.errors import (AMBIGUOUS_NOTE, ConsumerJwsRejectedError, RemoteRejectedError,
                             RemoteUnavailableError, UnsupportedEventError)
 from streams.liveengage import LiveEngageClient
 from streams.retention import Forgetting, epoch_ms, is_expired, stale_routes
@@ -85,6 +85,12 @@ def closed(state: dict[str, Any], trigger: Trigger) -> dict[str, Any]:
                  dialog_id=None, agent_id=None, published={}, routes=routes_closed(state))
 
 
+def drain_left_over(state: dict[str, Any]) -> bool:
+    """Commands wait in the state only while a conversation opens or LiveEngage is retried: waiting otherwise,
+    they are what is left of a drain a crash cut short."""
+    return bool(state["pending"]) and not state["retrying"] and state["status"] != Status.OPENING
+
+
 class Queued(Exception):
     """Control flow: the command was queued in the state until LiveEngage's open conversation is known."""
 
@@ -130,12 +136,14 @@ class ConversationSender:
         if command["attempt"] > 0:
             await self._retry(key, command, state)
             return
+        if drain_left_over(state) and command["action"] != "ERASE":  # an erasure drops what waits, unsent
+            # A crash cut a drain short. Whatever record comes next goes on with it first, in order: the record
+            # that started it, replayed, may find its own work already done (an adoption's change is applied).
+            await self._drain(key)
+            state = self._table.get(key) or state
         if state["retrying"] and command["action"] in LIVEENGAGE_ACTIONS:
             self._save(key, state | {"pending": [*state["pending"], COMMAND.encode_single_object(command)]})
             return
-        if state["pending"] and command["action"] in QUEUEABLE and state["status"] != Status.OPENING:
-            await self._drain(key)  # left over from a drain that a restart interrupted
-            state = self._table.get(key) or state
         if state["pending"] and command["action"] in QUEUEABLE:
             self._queue(key, command, state)  # behind the texts already waiting, to keep their order
             return
@@ -174,7 +182,7 @@ class ConversationSender:
             # A retry already done (redelivered), or overtaken by a replay. The drain that followed it may have
             # been cut short by a crash: the replayed retry record goes on with it, rather than leaving the
             # queued texts to wait for the consumer's next one.
-            if not state["retrying"] and state["pending"] and state["status"] != Status.OPENING:
+            if drain_left_over(state):
                 await self._drain(key)
             return
         if await self._attempt(key, command, state):
@@ -313,6 +321,8 @@ class ConversationSender:
                 # LiveEngage holds a conversation open that this connector did not open or lost track of. The
                 # text waits in the state until that conversation's notification arrives (_apply_change).
                 self._queue(key, command, state)
+                if state["retrying"]:  # a retry of this text: it now waits for the notification, not for a retry
+                    self._save(key, (self._table.get(key) or state) | {"retrying": False})
                 await self._announce_identity(state)
                 raise Queued from exc
             if not exc.retriable:
@@ -376,8 +386,9 @@ class ConversationSender:
             try:
                 if not await self._attempt(key, COMMAND.decode(raw), state):
                     return
-            except RecordError as exc:
-                await self._dead_letters.send_record(catalogue.LIVEENGAGE_COMMANDS.name, key.encode(), raw, exc)
+            except Exception as exc:  # noqa: BLE001 - dead-lettered, so that the queue never sticks on one command
+                await self._dead_letters.send_record(catalogue.LIVEENGAGE_COMMANDS.name, key.encode(), raw,
+                                                     dead_letter_error(exc, "a queued command"))
             await self._dequeue(key, state)
 
     async def _dequeue(self, key: str, state: dict[str, Any], **changes: Any) -> None:

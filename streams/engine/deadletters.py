@@ -75,6 +75,17 @@ def _lane_of(event: EventT[bytes]) -> Hashable:
     return key if key is not None else ("partition", event.message.partition)
 
 
+def dead_letter_error(exc: Exception, what: str) -> RecordError:
+    """What a record (or a command queued in the state) is dead-lettered with when its handling raised ``exc``;
+    a failure of Kafka or of the Schema Registry is raised again: the record is fine, the worker must stop."""
+    if isinstance(exc, RecordError):
+        return exc
+    if isinstance(exc, (KafkaError, RegistryUnavailable)):
+        raise exc
+    logger.error("unexpected error on %s", what, exc_info=exc)  # a bug: its traceback, and the record kept
+    return UnexpectedError(f"{exc.__class__.__name__}: {exc}")
+
+
 class DeadLetters:
     """Writes DeadLetter records keyed like the original, and waits for Kafka's acknowledgement."""
 
@@ -260,15 +271,9 @@ class DeadLetters:
         try:
             try:
                 await handle(event)
-            except RecordError as exc:
-                await self.send(event, exc)
-                outcome = "dead_lettered"
-            except (KafkaError, RegistryUnavailable):
-                raise
             except Exception as exc:  # noqa: BLE001 - a bug must not lose the record
-                logger.exception("unexpected error on %s[%d]@%d", event.message.topic, event.message.partition,
-                                 event.message.offset)
-                await self.send(event, UnexpectedError(f"{exc.__class__.__name__}: {exc}"))
+                message = event.message
+                await self.send(event, dead_letter_error(exc, f"{message.topic}[{message.partition}]@{message.offset}"))
                 outcome = "dead_lettered"
             metrics.RECORDS.labels(event.message.topic, outcome).inc()
         except (KafkaError, RegistryUnavailable) as exc:  # the record is fine: it is read again after a restart

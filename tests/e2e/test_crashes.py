@@ -209,6 +209,44 @@ def test_a_crash_mid_drain_repeats_at_most_one_queued_text(chaos: tuple[KafkaBro
     assert len(effects) - len(set(effects)) <= 1, effects  # at most the send in flight repeated
 
 
+def test_a_crash_mid_drain_after_an_adoption_goes_on_without_a_new_text(chaos: tuple[KafkaBroker, Stack],
+                                                                       sandboxes: Sandboxes) -> None:
+    """An agent opened a conversation with the consumer: LiveEngage refuses the connector's own (slowly, so that
+    all the texts queue behind it), the conversation's notification adopts it and the queued texts go, each
+    slowed down; the worker is SIGKILLed between two. The replayed notification goes on with the drain: no new
+    text from the consumer is needed, and at most the send in flight is repeated."""
+    _, stack = chaos
+    consumer = f"+1778{uuid.uuid4().int % 10**7:07d}"
+    ext_id = sandboxes.ext_consumer_id(consumer)
+    liveengage = stack.config.liveengage_url
+    opened = sandboxes.http.post(f"{liveengage}/sandbox/consumers/conversations",
+                                 json={"ext_consumer_id": ext_id}).json()
+    queued = [f"waiting {n}" for n in range(1, 7)]
+    try:
+        for fault in ({"endpoint": "conversation", "delay_s": 1.0, "count": 1, "ext_consumer_id": ext_id},
+                      {"endpoint": "send", "delay_s": 1.0, "count": len(queued), "ext_consumer_id": ext_id}):
+            assert sandboxes.http.post(f"{liveengage}/sandbox/faults", json=fault).status_code == 200
+        for text in queued:
+            sandboxes.consumer_says(consumer, text)
+        wait_until(lambda: len(sandboxes.effects(consumer)) >= 2, timeout=RECOVERY_S, what="the drain under way")
+        worker = stack.processes["worker"]
+        worker.signal(9)
+        assert worker.process is not None
+        worker.process.wait(30)
+        assert len(sandboxes.effects(consumer)) < len(queued), "the drain ended before the kill"
+        stack.start_worker()
+        wait_until(lambda: set(queued) <= set(sandboxes.effects(consumer)), timeout=RECOVERY_S,
+                   what="every queued text after the restart")
+    finally:
+        sandboxes.http.delete(f"{liveengage}/sandbox/faults")
+    assert f"OPENING retrying=False pending={queued}" in history(stack, consumer), "the texts all queued"
+    (conversation,) = sandboxes.conversations(consumer)
+    assert conversation["conversation_id"] == opened["conversation_id"]  # adopted, not a new one
+    effects = sandboxes.effects(consumer)
+    assert list(dict.fromkeys(effects)) == queued  # order kept
+    assert len(effects) - len(set(effects)) <= 1, effects  # at most the send in flight repeated
+
+
 def test_19_a_second_worker_joins_and_leaves_mid_stream(chaos: tuple[KafkaBroker, Stack],
                                                        sandboxes: Sandboxes) -> None:
     _, stack = chaos

@@ -219,3 +219,24 @@ def test_21_connection_reset_after_opening_recovers_the_opened_conversation(
     assert len(sandboxes.conversations(consumer)) == 1
     assert sandboxes.effects(consumer) == ["first words", "second words"]
     assert ambiguous.count() == 1
+
+
+def test_21_a_retried_opening_that_finds_the_conversation_open_waits_for_its_notification(
+        stack: Stack, sandboxes: Sandboxes, faults: str, consumer: str) -> None:
+    """The answer to opening a conversation is cut after LiveEngage opened it, and the conversation's notification
+    comes late (the webhook bridge is down, LiveEngage retries it): the retried opening is answered 'already has
+    open conversation', and the text waits for that notification, then goes into the conversation."""
+    inject(sandboxes, faults, endpoint="conversation", reset=True, count=1,
+           ext_consumer_id=sandboxes.ext_consumer_id(consumer))
+    bridge = stack.processes["webhook-bridge"]
+    bridge.stop()
+    try:
+        sandboxes.consumer_says(consumer, "first words")
+        wait_until(lambda: len([r for r in sandboxes.send_api_requests(consumer) if r["endpoint"] == "conversation"])
+                   >= 2, timeout=DEADLINE_S, what="the retried opening")
+    finally:
+        bridge.start()
+        bridge.wait_http(f"{stack.config.webhook_bridge_url}/readyz")
+    wait_until(lambda: "first words" in sandboxes.effects(consumer), timeout=DEADLINE_S,
+               what="the text, once the notification arrived")
+    assert len(sandboxes.conversations(consumer)) == 1
