@@ -175,37 +175,48 @@ def test_a_crash_with_fifty_conversations_in_flight(chaos: tuple[KafkaBroker, St
     print(f"{how} with {busiest} conversations in flight: {duplicates} repeated sends in all")
 
 
-def test_a_crash_mid_drain_repeats_at_most_one_queued_text(chaos: tuple[KafkaBroker, Stack],
-                                                            sandboxes: Sandboxes) -> None:
-    """Texts queue behind a send LiveEngage refused twice (503); its retry then sends them one after another, each
-    slowed down, and the worker is SIGKILLed between two of them. Each sent text is in the ledger, durably, before
-    the next one goes, so the replay repeats at most the one that was in flight."""
-    _, stack = chaos
-    consumer = f"+1777{uuid.uuid4().int % 10**7:07d}"
-    sandboxes.open_conversation(consumer, "before")
-    faults = f"{stack.config.liveengage_url}/sandbox/faults"
-    ext_id = sandboxes.ext_consumer_id(consumer)
-    queued = [f"queued {n}" for n in range(1, 7)]
+def sigkill_mid_drain(stack: Stack, sandboxes: Sandboxes, consumer: str, faults: list[dict[str, object]],
+                      queued: list[str], under_way: int, before: int = 0) -> list[str]:
+    """Inject ``faults``, have ``consumer`` write ``queued``, SIGKILL the worker once ``under_way`` texts are at
+    LiveEngage (``before`` of them sent earlier) and the drain is not done, restart it and wait for every queued
+    text, with no new one from the consumer: the texts at LiveEngage, in order."""
+    url = f"{stack.config.liveengage_url}/sandbox/faults"
     try:
-        for fault in ({"endpoint": "send", "status": 503, "count": 2, "ext_consumer_id": ext_id},
-                      {"endpoint": "send", "delay_s": 1.0, "count": len(queued), "ext_consumer_id": ext_id}):
-            assert sandboxes.http.post(faults, json=fault).status_code == 200
+        for fault in faults:
+            assert sandboxes.http.post(url, json=fault).status_code == 200
         for text in queued:
             sandboxes.consumer_says(consumer, text)
-        wait_until(lambda: len(sandboxes.effects(consumer)) >= 3, timeout=RECOVERY_S, what="the drain under way")
+        wait_until(lambda: len(sandboxes.effects(consumer)) >= under_way, timeout=RECOVERY_S,
+                   what="the drain under way")
         worker = stack.processes["worker"]
         worker.signal(9)
         assert worker.process is not None
         worker.process.wait(30)
-        assert len(sandboxes.effects(consumer)) < 1 + len(queued), "the drain ended before the kill"
+        assert len(sandboxes.effects(consumer)) < before + len(queued), "the drain ended before the kill"
         stack.start_worker()
-        # The replayed retry record goes on with the drain: no new text from the consumer is needed.
         wait_until(lambda: set(queued) <= set(sandboxes.effects(consumer)), timeout=RECOVERY_S,
                    what="every queued text after the restart")
     finally:
-        sandboxes.http.delete(faults)
-    effects = sandboxes.effects(consumer)
-    assert [text for text in dict.fromkeys(effects)] == ["before", *queued]  # order kept
+        sandboxes.http.delete(url)
+    return sandboxes.effects(consumer)
+
+
+def test_a_crash_mid_drain_repeats_at_most_one_queued_text(chaos: tuple[KafkaBroker, Stack],
+                                                            sandboxes: Sandboxes) -> None:
+    """Texts queue behind a send LiveEngage refused twice (503); its retry then sends them one after another, each
+    slowed down, and the worker is SIGKILLed between two of them. Each sent text is in the ledger, durably, before
+    the next one goes, so the replay repeats at most the one that was in flight; the replayed retry record goes on
+    with the drain."""
+    _, stack = chaos
+    consumer = f"+1777{uuid.uuid4().int % 10**7:07d}"
+    sandboxes.open_conversation(consumer, "before")
+    ext_id = sandboxes.ext_consumer_id(consumer)
+    queued = [f"queued {n}" for n in range(1, 7)]
+    effects = sigkill_mid_drain(stack, sandboxes, consumer, [
+        {"endpoint": "send", "status": 503, "count": 2, "ext_consumer_id": ext_id},
+        {"endpoint": "send", "delay_s": 1.0, "count": len(queued), "ext_consumer_id": ext_id}],
+        queued, under_way=3, before=1)
+    assert list(dict.fromkeys(effects)) == ["before", *queued]  # order kept
     assert len(effects) - len(set(effects)) <= 1, effects  # at most the send in flight repeated
 
 
@@ -218,31 +229,16 @@ def test_a_crash_mid_drain_after_an_adoption_goes_on_without_a_new_text(chaos: t
     _, stack = chaos
     consumer = f"+1778{uuid.uuid4().int % 10**7:07d}"
     ext_id = sandboxes.ext_consumer_id(consumer)
-    liveengage = stack.config.liveengage_url
-    opened = sandboxes.http.post(f"{liveengage}/sandbox/consumers/conversations",
+    opened = sandboxes.http.post(f"{stack.config.liveengage_url}/sandbox/consumers/conversations",
                                  json={"ext_consumer_id": ext_id}).json()
     queued = [f"waiting {n}" for n in range(1, 7)]
-    try:
-        for fault in ({"endpoint": "conversation", "delay_s": 1.0, "count": 1, "ext_consumer_id": ext_id},
-                      {"endpoint": "send", "delay_s": 1.0, "count": len(queued), "ext_consumer_id": ext_id}):
-            assert sandboxes.http.post(f"{liveengage}/sandbox/faults", json=fault).status_code == 200
-        for text in queued:
-            sandboxes.consumer_says(consumer, text)
-        wait_until(lambda: len(sandboxes.effects(consumer)) >= 2, timeout=RECOVERY_S, what="the drain under way")
-        worker = stack.processes["worker"]
-        worker.signal(9)
-        assert worker.process is not None
-        worker.process.wait(30)
-        assert len(sandboxes.effects(consumer)) < len(queued), "the drain ended before the kill"
-        stack.start_worker()
-        wait_until(lambda: set(queued) <= set(sandboxes.effects(consumer)), timeout=RECOVERY_S,
-                   what="every queued text after the restart")
-    finally:
-        sandboxes.http.delete(f"{liveengage}/sandbox/faults")
+    effects = sigkill_mid_drain(stack, sandboxes, consumer, [
+        {"endpoint": "conversation", "delay_s": 1.0, "count": 1, "ext_consumer_id": ext_id},
+        {"endpoint": "send", "delay_s": 1.0, "count": len(queued), "ext_consumer_id": ext_id}],
+        queued, under_way=2)
     assert f"OPENING retrying=False pending={queued}" in history(stack, consumer), "the texts all queued"
     (conversation,) = sandboxes.conversations(consumer)
     assert conversation["conversation_id"] == opened["conversation_id"]  # adopted, not a new one
-    effects = sandboxes.effects(consumer)
     assert list(dict.fromkeys(effects)) == queued  # order kept
     assert len(effects) - len(set(effects)) <= 1, effects  # at most the send in flight repeated
 
