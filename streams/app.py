@@ -32,6 +32,15 @@ SEEN_EVENTS_KEPT = 200
 DELIVERIES_KEPT = 50
 
 
+def store_options(settings: WorkerSettings) -> dict[str, int]:
+    """Options of one table's store: RocksDB's memory per partition database, bounded (the settings' comment).
+    A fresh dict per table: Faust's store takes some keys out of the one it is given."""
+    if settings.store != "rocksdb":
+        return {}
+    return {"block_cache_size": settings.rocksdb_block_cache_mib * 2**20,
+            "write_buffer_size": settings.rocksdb_write_buffer_mib * 2**20, "max_write_buffer_number": 2}
+
+
 def create_app(settings: WorkerSettings) -> faust.App:
     """A configured app; nothing connects until the worker starts it."""
     app = faust.App(
@@ -62,7 +71,8 @@ def create_app(settings: WorkerSettings) -> faust.App:
     # only a schema= argument, recovery would read the changelog as JSON and fail.
     tables = {
         name: app.Table(name, default=None, key_type=str, value_type=bytes, partitions=settings.partitions,
-                        extra_topic_configs=topic_plan.durable(settings.kafka_min_insync_replicas))
+                        extra_topic_configs=topic_plan.durable(settings.kafka_min_insync_replicas),
+                        options=store_options(settings))
         for name in catalogue.TABLES
     }
     topics = Topics.of(app)

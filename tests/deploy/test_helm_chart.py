@@ -16,6 +16,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from schemas import topics as catalogue
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "lec-connector"
 HELM = ROOT / ".tools" / "helm"
@@ -149,6 +151,27 @@ def test_worker_keeps_its_state_on_a_volume_of_its_own() -> None:
     (config,) = [c for c in by_kind(render(VALUE_SETS[0]), "ConfigMap") if "dashboard" not in c["metadata"]["name"]]
     assert env["LEC_STORE"] == "rocksdb" and config["data"]["LEC_DATA_DIR"] == "/data"  # the store is on the volume
     assert env["LEC_STANDBY_REPLICAS"] == "1"  # each worker keeps a copy of another's tables
+
+
+# A RocksDB worker's resident memory once ready, whatever its state (make bench's state stage; README, "Scaling").
+WORKER_BASE_MIB = 128
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=[p.stem for p in VALUE_SETS])
+def test_rocksdb_memory_of_a_worker_holding_every_partition_fits_its_limit(values: Path) -> None:
+    """Each table partition's database may hold its block cache and two write buffers; a worker alone (or one
+    keeping standby copies of the others) holds every partition of the eight tables."""
+    docs = render(values)
+    (worker,) = by_kind(docs, "StatefulSet")
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    (config,) = [c for c in by_kind(docs, "ConfigMap") if "dashboard" not in c["metadata"]["name"]]
+    databases = len(catalogue.TABLES) * int(config["data"]["LEC_PARTITIONS"])
+    per_database = int(env["LEC_ROCKSDB_BLOCK_CACHE_MIB"]) + 2 * int(env["LEC_ROCKSDB_WRITE_BUFFER_MIB"])
+    limit = container["resources"]["limits"]["memory"]
+    assert limit.endswith("Gi") or limit.endswith("Mi")
+    limit_mib = int(limit[:-2]) * (1024 if limit.endswith("Gi") else 1)
+    assert WORKER_BASE_MIB + databases * per_database <= limit_mib
 
 
 def test_autoscaling_replaces_fixed_replicas() -> None:

@@ -73,6 +73,8 @@ env:
   - {name: LEC_STORE, value: {{ .Values.worker.store | quote }}}
   - {name: LEC_STATE_RETENTION_S, value: {{ .Values.worker.stateRetentionSeconds | quote }}}
   - {name: LEC_STANDBY_REPLICAS, value: {{ .Values.worker.standbyReplicas | quote }}}
+  - {name: LEC_ROCKSDB_BLOCK_CACHE_MIB, value: {{ .Values.worker.rocksdb.blockCacheMiB | quote }}}
+  - {name: LEC_ROCKSDB_WRITE_BUFFER_MIB, value: {{ .Values.worker.rocksdb.writeBufferMiB | quote }}}
   {{- with .Values.worker.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
