@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from bench.profile import Profile
 from devstack.broker import KafkaBroker
@@ -119,21 +120,21 @@ def start_once(stack: Stack, store: str, data_dir: Path, log: Path) -> dict[str,
     return {"ready_s": ready_s, "rss_mib": memory["VmRSS"] / 1024, "peak_rss_mib": memory["VmHWM"] / 1024}
 
 
-def forgotten(port: int) -> float:
-    """The worker's count of consumers forgotten because their retention had passed (its /metrics)."""
-    for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text):
-        if family.name == "lec_worker_state_forgotten":
-            return sum(sample.value for sample in family.samples
-                       if sample.name.endswith("_total") and sample.labels.get("reason") == "expired")
-    return 0.0
+def scrape(port: int) -> dict[str, list[Sample]]:
+    """The worker's /metrics: each family's samples by the family's name."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
 
 
-def lag(port: int) -> float:
-    """Records in Kafka the worker has not handled yet, over every partition it holds (its /metrics)."""
-    for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text):
-        if family.name == "lec_worker_consumer_lag":
-            return sum(sample.value for sample in family.samples)
-    return 0.0
+def forgotten(metrics: dict[str, list[Sample]]) -> float:
+    """The worker's count of consumers forgotten because their retention had passed."""
+    return sum(sample.value for sample in metrics.get("lec_worker_state_forgotten", [])
+               if sample.name.endswith("_total") and sample.labels.get("reason") == "expired")
+
+
+def lag(metrics: dict[str, list[Sample]]) -> float:
+    """Records in Kafka the worker has not handled yet, over every partition it holds."""
+    return sum(sample.value for sample in metrics.get("lec_worker_consumer_lag", []))
 
 
 def expire_all(stack: Stack, data_dir: Path, log: Path, expected: int) -> dict[str, Any]:
@@ -155,16 +156,19 @@ def expire_all(stack: Stack, data_dir: Path, log: Path, expected: int) -> dict[s
         # A consumer counts as forgotten once the sender deleted their state and sent the requests that forget
         # their routes and identity; the expiry is over once those are handled too (nothing left to read).
         states_s = None
-        while states_s is None or lag(port) > 0:
-            if time.monotonic() - started > EXPIRY_TIMEOUT_S:
-                raise TimeoutError(f"{forgotten(port):.0f} of {expected} consumers forgotten, {lag(port):.0f} "
-                                   f"records left in {EXPIRY_TIMEOUT_S} s")
-            if states_s is None and forgotten(port) >= expected:
+        while True:
+            metrics = scrape(port)
+            if states_s is None and forgotten(metrics) >= expected:
                 states_s = time.monotonic() - started - EXPIRY_SWEEP_INTERVAL_S
+            if states_s is not None and lag(metrics) == 0:
+                break
+            if time.monotonic() - started > EXPIRY_TIMEOUT_S:
+                raise TimeoutError(f"{forgotten(metrics):.0f} of {expected} consumers forgotten, {lag(metrics):.0f} "
+                                   f"records left in {EXPIRY_TIMEOUT_S} s")
             during.append(memory_kib(pid)["VmRSS"] / 1024)
             if len(during) % 60 == 0:  # a run at a million takes half an hour here: show it moving
-                print(f"  expiry: {forgotten(port):,.0f} of {expected:,} forgotten, {lag(port):,.0f} records left, "
-                      f"RSS {during[-1]:.0f} MiB", flush=True)
+                print(f"  expiry: {forgotten(metrics):,.0f} of {expected:,} forgotten, {lag(metrics):,.0f} records "
+                      f"left, RSS {during[-1]:.0f} MiB", flush=True)
             time.sleep(1)
         expire_s = time.monotonic() - started - EXPIRY_SWEEP_INTERVAL_S  # from the first sweep
         after: list[float] = []

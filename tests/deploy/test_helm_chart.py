@@ -55,6 +55,14 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [doc for doc in docs if doc["kind"] == kind]
 
 
+def worker_settings(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """The worker's container, its plain environment, and the connector's ConfigMap data it also reads."""
+    (worker,) = by_kind(docs, "StatefulSet")
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    (config,) = [c for c in by_kind(docs, "ConfigMap") if "dashboard" not in c["metadata"]["name"]]
+    return container, {e["name"]: e.get("value") for e in container["env"]}, config["data"]
+
+
 def pod_templates(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each role's pod template (the bridges, the worker, the registration Job), by component label."""
     workloads = by_kind(docs, "Deployment") + by_kind(docs, "StatefulSet") + by_kind(docs, "Job")
@@ -142,14 +150,13 @@ def test_every_process_is_ready_only_through_its_readiness_endpoint() -> None:
 
 
 def test_worker_keeps_its_state_on_a_volume_of_its_own() -> None:
-    (worker,) = by_kind(render(VALUE_SETS[0]), "StatefulSet")
+    docs = render(VALUE_SETS[0])
+    (worker,) = by_kind(docs, "StatefulSet")
     (claim,) = worker["spec"]["volumeClaimTemplates"]
-    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    container, env, config = worker_settings(docs)
     assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"] and claim["metadata"]["name"] == "data"
     assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    (config,) = [c for c in by_kind(render(VALUE_SETS[0]), "ConfigMap") if "dashboard" not in c["metadata"]["name"]]
-    assert env["LEC_STORE"] == "rocksdb" and config["data"]["LEC_DATA_DIR"] == "/data"  # the store is on the volume
+    assert env["LEC_STORE"] == "rocksdb" and config["LEC_DATA_DIR"] == "/data"  # the store is on the volume
     assert env["LEC_STANDBY_REPLICAS"] == "1"  # each worker keeps a copy of another's tables
 
 
@@ -161,12 +168,8 @@ WORKER_BASE_MIB = 128
 def test_rocksdb_memory_of_a_worker_holding_every_partition_fits_its_limit(values: Path) -> None:
     """Each table partition's database may hold its block cache and two write buffers; a worker alone (or one
     keeping standby copies of the others) holds every partition of the eight tables."""
-    docs = render(values)
-    (worker,) = by_kind(docs, "StatefulSet")
-    (container,) = worker["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    (config,) = [c for c in by_kind(docs, "ConfigMap") if "dashboard" not in c["metadata"]["name"]]
-    databases = len(catalogue.TABLES) * int(config["data"]["LEC_PARTITIONS"])
+    container, env, config = worker_settings(render(values))
+    databases = len(catalogue.TABLES) * int(config["LEC_PARTITIONS"])
     per_database = int(env["LEC_ROCKSDB_BLOCK_CACHE_MIB"]) + 2 * int(env["LEC_ROCKSDB_WRITE_BUFFER_MIB"])
     limit = container["resources"]["limits"]["memory"]
     assert limit.endswith("Gi") or limit.endswith("Mi")
