@@ -90,10 +90,12 @@ async def test_a_record_that_raised_does_not_stop_its_key() -> None:
 
 class CountingProducer:
     """Faust's producer as far as Durability uses it: a buffer that empties (its sender waiting for the next
-    write), and a flush that takes a while."""
+    write), and a flush that ends when the test lets it."""
 
     def __init__(self) -> None:
         self.flushes = 0
+        self.flush_may_end = asyncio.Event()
+        self.flush_may_end.set()
         self.buffer = SimpleNamespace(size=0, flush=self._noop, state="running", message_sent=asyncio.Event(),
                                       pending=SimpleNamespace(_getters=["the sender's wait"]))
 
@@ -103,7 +105,7 @@ class CountingProducer:
 
     async def flush(self) -> None:
         self.flushes += 1
-        await asyncio.sleep(0.02)
+        await self.flush_may_end.wait()
 
 
 async def test_records_waiting_together_share_one_flush_and_a_later_one_gets_its_own() -> None:
@@ -112,8 +114,12 @@ async def test_records_waiting_together_share_one_flush_and_a_later_one_gets_its
     await asyncio.gather(*(durability.acknowledged(5.0) for _ in range(20)))
     assert producer.flushes == 1
     # A caller arriving while a flush runs may have written after it started: it waits for the next one.
+    producer.flush_may_end.clear()
     first = asyncio.ensure_future(durability.acknowledged(5.0))
     await settled(lambda: producer.flushes == 2, "the first caller's flush to start")
     second = asyncio.ensure_future(durability.acknowledged(5.0))
+    await asyncio.sleep(0)  # one turn of the loop: the second caller arrives while the flush is held
+    assert producer.flushes == 2 and not second.done()
+    producer.flush_may_end.set()
     await asyncio.gather(first, second)
     assert producer.flushes == 3
