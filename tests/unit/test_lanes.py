@@ -117,9 +117,15 @@ async def test_records_waiting_together_share_one_flush_and_a_later_one_gets_its
     producer.flush_may_end.clear()
     first = asyncio.ensure_future(durability.acknowledged(5.0))
     await settled(lambda: producer.flushes == 2, "the first caller's flush to start")
-    second = asyncio.ensure_future(durability.acknowledged(5.0))
-    await asyncio.sleep(0)  # one turn of the loop: the second caller arrives while the flush is held
-    assert producer.flushes == 2 and not second.done()
+    arrived = asyncio.Event()
+
+    async def second_caller() -> None:
+        arrived.set()  # acknowledged() runs up to its first wait in this same step, before the test resumes
+        await durability.acknowledged(5.0)
+
+    second = asyncio.ensure_future(second_caller())
+    await asyncio.wait_for(arrived.wait(), 1)
+    assert producer.flushes == 2 and not second.done()  # it came while the flush was held
     producer.flush_may_end.set()
     await asyncio.gather(first, second)
     assert producer.flushes == 3
