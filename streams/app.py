@@ -13,6 +13,7 @@ from streams import agent_flow, consumer_flow, delivery, http, identities, metri
 from streams.analytics import Analytics
 from streams.channels import ChannelClient
 from streams.engine.deadletters import DeadLetters, HandledOnlyEvent
+from streams.engine.faust_internals import collect_garbage_only_for_closed_databases
 from streams.health import HealthEndpoint
 from streams.liveengage import LiveEngageClient
 from streams.optout import OptOuts
@@ -67,6 +68,8 @@ def create_app(settings: WorkerSettings) -> faust.App:
         table_standby_replicas=settings.standby_replicas,
         Event=HandledOnlyEvent,  # never ack a record that was not carried out (see streams.engine.deadletters)
     )
+    if settings.store == "rocksdb":
+        collect_garbage_only_for_closed_databases()  # else each rebalance blocks the loop for one per table
     # Values are our Avro bytes. value_type=bytes makes Faust use the raw codec for the changelog too; with
     # only a schema= argument, recovery would read the changelog as JSON and fail.
     tables = {

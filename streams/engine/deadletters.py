@@ -21,7 +21,8 @@ from schemas.registry import RegistryUnavailable
 from streams import metrics
 from streams.engine.commits import CommitKeeper
 from streams.engine.durability import Durability
-from streams.engine.faust_internals import (forget_unacked, refetch_what_a_fetch_cannot_deliver, set_current_event,
+from streams.engine.faust_internals import (forget_unacked, commit_and_leave_group, hand_over_before_tables_close,
+                                            refetch_what_a_fetch_cannot_deliver, set_current_event,
                                             shorten_fetch_wait)
 from streams.errors import RecordError, UnexpectedError
 from streams.engine.lanes import Lanes
@@ -31,6 +32,7 @@ from telemetry import logs
 logger = logging.getLogger(__name__)
 KAFKA_FAILURE_EXIT = 70
 IN_FLIGHT_GRACE_S = 30.0  # longest wait, when stopping, for the records in flight to finish
+HAND_OVER_TIMEOUT_S = 10.0  # a commit and a LeaveGroup, both quick; past this, the stop goes on without them
 STUCK_CHECK_S = 3.0  # how often, and after how long idle, a partition is checked for undelivered records
 
 
@@ -96,6 +98,7 @@ class DeadLetters:
         self._lanes: dict[str, Lanes] = {}
         self._left: dict[Hashable, int | None] = {}  # per lane, the generation whose records it leaves
         app.on_before_shutdown.connect(self._drain_before_shutdown)
+        hand_over_before_tables_close(app, self._hand_over)
         app.on_partitions_revoked.connect(self._drain_before_revocation)
         self._topics = {spec.name: as_faust_topic(app, spec.dead_letters) for spec in catalogue.SOURCES}
         self._codec = codec("DeadLetter")
@@ -160,6 +163,22 @@ class DeadLetters:
         closes the HTTP client and the tables before it stops the agents: the lanes drain here, once Faust has
         suspended its flow of records and before anything they use is closed; the consumer commits after."""
         await self._drain_all()
+
+    async def _hand_over(self) -> None:
+        """A stopping worker (SIGTERM, a rolling upgrade): once its records in flight are done and their offsets
+        committed, it leaves the group, so that the other workers take its partitions over while it closes its
+        tables, instead of after. If that fails, or a rebalance is under way (a join then still in progress would
+        hold the group up), the consumer leaves the group when it closes, as Faust has it."""
+        await self._drain_all()
+        if self._app.rebalancing:
+            return
+        try:
+            await asyncio.wait_for(commit_and_leave_group(self._app), HAND_OVER_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - the stop must go on: Faust closes the tables and the consumer next
+            logger.warning("could not leave the group before closing the tables (%s): leaving when the consumer "
+                           "closes", exc.__class__.__name__)
+        else:
+            logger.info("leaving the group: the other workers take the partitions over")
 
     async def _drain_before_revocation(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Faust sends this once it has waited for the records it delivered, before the partitions move; the

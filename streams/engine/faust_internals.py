@@ -1,11 +1,12 @@
 """Every use the worker makes of Faust's internals, and only here.
 
-The engine needs eight things Faust does not offer as API: deliver every fetched record (its read offsets drop
+The engine needs ten things Faust does not offer as API: deliver every fetched record (its read offsets drop
 some), fetch again what a fetch cut by a rebalance cannot deliver, commit what the engine says (its acked lists can
 pass over a record never carried out), tell a lane's task which record it works for (tables write to that record's
 changelog partition), let a record leave the set Faust waits for before a rebalance, hand every table write to the
-Kafka client before a flush, shorten the fetch wait, and reach a RocksDB table's databases (to count keys without
-reading them all, and to compact them after a large expiry). Each is one function below;
+Kafka client before a flush, shorten the fetch wait, hand a stopping worker's partitions over before Faust closes
+its tables, spare a rebalance the garbage collections of RocksDB databases it does not close, and reach a RocksDB table's databases (to count keys without reading them all, and to compact them
+after a large expiry). Each is one function below;
 ``tests/unit/test_faust_internals.py`` checks that the attributes they touch still exist with the shape relied on,
 so a Faust upgrade that moves them fails there, by name, and nowhere else.
 """
@@ -16,7 +17,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
@@ -159,6 +160,69 @@ def refetch_what_a_fetch_cannot_deliver(app: Any) -> None:
         return consumer
 
     app._new_consumer = new_consumer
+
+
+def hand_over_before_tables_close(app: Any, hand_over: Callable[[], Awaitable[None]]) -> None:
+    """Run ``hand_over`` when a stopping worker has stopped its flow of records, before Faust closes its tables.
+
+    Faust's stop closes every table (RocksDB: about 50 ms each) and only then stops the agents and the consumer,
+    which leaves the group: the other workers waited for all of it before taking the partitions over (0.67 s of
+    a 1.78 s gap measured on a SIGTERM). Faust's stop waits for its streams in ``_consumer_wait_empty`` right
+    before it closes the tables; a rebalance calls it too, which is not a stop."""
+    faust_wait_empty = app._consumer_wait_empty  # a faust.App: its stop's last step before the tables close
+
+    async def wait_empty(consumer: Any, logger: Any) -> None:
+        await faust_wait_empty(consumer, logger)
+        if app.should_stop:
+            await hand_over()
+
+    app._consumer_wait_empty = wait_empty
+
+
+async def commit_and_leave_group(app: AppT) -> None:
+    """Commit what the engine says, then have the app's Kafka consumer leave its group: the group's other members
+    get its partitions at once.
+
+    No other commit may run across the leave: one Faust's timer began before it would reach the Kafka client
+    once the consumer holds no partition, which raises there and crashes the app. Faust's commits take turns
+    through ``_commit_fut`` (a commit that finds one under way waits for it, then does nothing); this one holds
+    the turn for its commit and the leave. aiokafka's ``unsubscribe`` sends the LeaveGroup and drops the
+    subscription, so the consumer does not join again (a heartbeat already sent may still be answered "unknown
+    member", which aiokafka logs as a warning); it runs in the thread Faust runs the consumer in."""
+    consumer: Any = app.consumer  # a faust Consumer: its commit turn, and its consumer thread
+    while consumer._commit_fut is not None:  # a commit under way took its offsets before the lanes drained
+        await consumer.maybe_wait_for_commit_to_finish()
+    turn = consumer._commit_fut = asyncio.get_running_loop().create_future()
+    try:
+        await consumer.force_commit()
+        thread = consumer._thread  # faust's AIOKafkaConsumerThread: the aiokafka consumer lives in its loop
+
+        async def unsubscribe() -> None:
+            thread._ensure_consumer().unsubscribe()
+
+        await thread.call_thread(unsubscribe)
+    finally:
+        consumer._commit_fut = None
+        turn.set_result(None)
+
+
+def collect_garbage_only_for_closed_databases() -> None:
+    """Have Faust's RocksDB store run its full garbage collection on a rebalance only when it closed a database.
+
+    The store runs one per table at every rebalance, to free the databases of revoked partitions (and their
+    file locks), even when it revoked none: a worker taking partitions over (one of two stopped) ran eight
+    in a row with its event loop blocked, 0.17 to 0.45 s of the handover measured."""
+    if getattr(RocksDBStore.revoke_partitions, "closes_databases_only", False):
+        return
+    faust_revoke = RocksDBStore.revoke_partitions
+
+    def revoke_partitions(store: Any, table: Any, tps: set[TP]) -> None:
+        changelog = table.changelog_topic.topics
+        if any(tp.topic in changelog and tp.partition in store._dbs for tp in tps):  # its open databases
+            faust_revoke(store, table, tps)
+
+    revoke_partitions.closes_databases_only = True  # type: ignore[attr-defined]
+    RocksDBStore.revoke_partitions = revoke_partitions  # type: ignore[method-assign,assignment]
 
 
 def table_keys(table: Any) -> int:

@@ -96,3 +96,30 @@ def test_a_standby_takes_over_the_partitions_of_a_killed_worker(rocksdb_stack: S
         stack.start_worker()  # the module's worker back, then the second one gone: the stack as it was
         survivor.stop()
         sandboxes.http.close()
+
+
+def test_a_stopped_worker_hands_its_partitions_over_before_closing_its_tables(rocksdb_stack: Stack) -> None:
+    """A worker stopped for an upgrade (SIGTERM) finishes its records in flight, commits, and leaves the group
+    before Faust closes its tables, so that the other takes the partitions over meanwhile; nothing is lost or
+    repeated, and order is kept."""
+    stack = rocksdb_stack
+    sandboxes = Sandboxes(stack)
+    survivor = stack.start_worker("worker-2")
+    try:
+        traffic = Traffic(stack, consumers=12, per_consumer=6).start()
+        wait_for_some(sandboxes, traffic, 12)
+        before = len(survivor.log())
+        worker = stack.processes["worker"]
+        stopped_from = len(worker.log())
+        worker.stop(timeout=60)
+        stopped = worker.log()[stopped_from:]
+        assert "leaving the group" in stopped, "the stopped worker did not leave the group"
+        assert stopped.index("leaving the group") < stopped.index("TableManager]: Stopping"), \
+            "the worker left the group only after closing its tables"
+        check_invariants(stack, sandboxes, traffic, repeats_per_conversation=0)
+        starts = reading_starts(survivor.log()[before:], CONVERSATIONS_CHANGELOG)
+        assert set(starts) == set(range(stack.config.partitions)), f"not serving every partition: {starts}"
+    finally:
+        stack.start_worker()
+        survivor.stop()
+        sandboxes.http.close()

@@ -10,6 +10,7 @@ import ast
 import asyncio
 import contextlib
 import inspect
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,7 +32,8 @@ TP0 = TP("lec.liveengage.commands", 0)
 TP1 = TP("not.the.engines", 0)
 PRIVATE_NAMES = {"_new_consumer", "_read_offset", "_new_offset", "_acked", "_acked_index", "_current_event",
                  "_unacked_messages", "_thread", "_create_worker_consumer", "_fetch_max_wait_ms", "_dbs_for_actives",
-                 "_getters", "_fetch_records", "_buffered_partitions"}
+                 "_getters", "_fetch_records", "_buffered_partitions", "_consumer_wait_empty", "_ensure_consumer",
+                 "_dbs", "_commit_fut"}
 
 
 class Thing:
@@ -242,6 +244,100 @@ async def test_a_rocksdb_table_is_counted_from_its_estimate_not_by_reading_it(
     assert faust_internals.table_keys(memory) == 1
     for db in databases:
         db.close()
+
+
+async def test_a_stopping_app_hands_over_before_it_closes_its_tables(app: faust.App) -> None:
+    """Faust's stop waits for its streams, then closes the tables: the hand-over runs in between, and only when
+    the app stops (a rebalance waits for the streams too)."""
+    app.conf.stream_wait_empty = False  # Faust's own wait: nothing to wait for in this app
+    handed_over = []
+
+    async def hand_over() -> None:
+        handed_over.append(True)
+
+    faust_internals.hand_over_before_tables_close(app, hand_over)
+    wait_empty: Any = app._consumer_wait_empty
+    await wait_empty(app.consumer, app.log)
+    assert handed_over == []  # a rebalance
+    app._stopped.set()
+    await wait_empty(app.consumer, app.log)
+    assert handed_over == [True]
+    stop_consumer = inspect.getsource(faust.App._stop_consumer)
+    assert stop_consumer.index("self._consumer_wait_empty(") < stop_consumer.index("self.tables.stop()")
+    assert "self._stop_consumer()" in inspect.getsource(faust.App.on_stop)
+
+
+async def test_the_hand_over_commits_then_leaves_and_no_other_commit_runs_across_it(app: faust.App) -> None:
+    """aiokafka's ``unsubscribe`` sends the LeaveGroup and drops the subscription, so its coordinator waits for
+    a new one instead of joining again; Faust's thread hands out the aiokafka consumer it runs. A commit Faust's
+    timer starts meanwhile waits for the hand-over and does nothing (it would raise in the Kafka client)."""
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    consumer: Any = app.consumer
+    thread = consumer._thread
+    assert isinstance(thread, AIOKafkaConsumerThread)
+    steps: list[str] = []
+    leaving, may_leave = asyncio.Event(), asyncio.Event()
+
+    async def force_commit() -> bool:
+        steps.append("commit")
+        return True
+
+    class KafkaConsumer:
+        def unsubscribe(self) -> None:
+            steps.append("unsubscribe")
+
+    async def call_thread(fun: Any, *args: Any) -> Any:  # the thread's loop is not started here
+        leaving.set()
+        await may_leave.wait()
+        return await fun(*args)
+
+    consumer.force_commit = force_commit
+    thread._ensure_consumer = KafkaConsumer
+    thread.call_thread = call_thread
+    hand_over = asyncio.ensure_future(faust_internals.commit_and_leave_group(app))
+    await asyncio.wait_for(leaving.wait(), 1)
+    timer_commit = asyncio.ensure_future(consumer.commit())
+    may_leave.set()
+    await asyncio.wait_for(hand_over, 1)
+    assert await asyncio.wait_for(timer_commit, 1) is False
+    assert steps == ["commit", "unsubscribe"]  # the timer's commit did not run
+    assert consumer._commit_fut is None
+    assert "self._commit_fut" in inspect.getsource(Consumer.commit)
+    assert "self._coordinator.maybe_leave_group()" in inspect.getsource(aiokafka.AIOKafkaConsumer.unsubscribe)
+    routine = inspect.getsource(
+        aiokafka.consumer.group_coordinator.GroupCoordinator._GroupCoordinator__coordination_routine)
+    assert "if subscription is None:" in routine and "wait_for_subscription()" in routine
+    assert inspect.signature(AIOKafkaConsumerThread._ensure_consumer).parameters.keys() == {"self"}
+
+
+def test_a_rebalance_collects_garbage_only_when_it_closes_a_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faust's RocksDB store collects garbage on every revocation, to free the databases it closes; a table with
+    none to close is passed over."""
+    import gc
+    from faust.stores import rocksdb as faust_rocksdb
+    from faust.stores.rocksdb import Store as RocksDBStore
+
+    assert "gc.collect()" in inspect.getsource(RocksDBStore.revoke_partitions)
+    monkeypatch.setattr(RocksDBStore, "revoke_partitions", RocksDBStore.revoke_partitions)  # Faust's, after
+    assert faust_rocksdb.gc is gc
+    collections = []
+    monkeypatch.setattr(gc, "collect", lambda *args: collections.append(args))
+    faust_internals.collect_garbage_only_for_closed_databases()
+    faust_internals.collect_garbage_only_for_closed_databases()  # once only: not wrapped twice
+
+    class Table:
+        class changelog_topic:
+            topics = {"t-changelog"}
+
+    store: Any = object.__new__(RocksDBStore)
+    store._dbs = {0: "db of partition 0"}
+    store.logger = logging.getLogger(__name__)
+    store.revoke_partitions(Table(), set())
+    store.revoke_partitions(Table(), {TP("t-changelog", 1), TP("another-changelog", 0)})
+    assert collections == [] and store._dbs == {0: "db of partition 0"}
+    store.revoke_partitions(Table(), {TP("t-changelog", 0), TP("t-changelog", 1)})
+    assert collections == [()] and store._dbs == {}
 
 
 def test_no_other_module_of_the_worker_touches_them() -> None:
