@@ -6,13 +6,14 @@ over a killed one's partitions from it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from devstack.broker import KafkaBroker
-from devstack.stack import Stack, StackConfig
+from devstack.stack import ManagedProcess, Stack, StackConfig
 from schemas.topics import CONVERSATIONS_TABLE
 from tests.e2e.conftest import Sandboxes, end_offsets
 from tests.e2e.traffic import Traffic, check_invariants, wait_for_some
@@ -71,31 +72,40 @@ def test_a_killed_worker_restarts_from_its_local_store(rocksdb_stack: Stack) -> 
     sandboxes.http.close()
 
 
-def test_a_standby_takes_over_the_partitions_of_a_killed_worker(rocksdb_stack: Stack) -> None:
-    """Two workers, each keeping a standby copy of the other's tables (LEC_STANDBY_REPLICAS, 1 by default): when
-    one is SIGKILLed, the other serves its partitions from that copy, reading each changelog from where the copy
-    had got to, not from the beginning."""
-    stack = rocksdb_stack
+@contextlib.contextmanager
+def one_of_two_workers_under_traffic(
+        stack: Stack) -> Iterator[tuple[Sandboxes, Traffic, ManagedProcess, Callable[[], str]]]:
+    """A second worker beside the module's one, traffic through both, and some of it at LiveEngage: the sandboxes,
+    the traffic, the module's worker (for the test to stop) and the other's log since then. Afterwards the stack
+    is as it was: the module's worker back, the second one gone."""
     sandboxes = Sandboxes(stack)
     survivor = stack.start_worker("worker-2")
     try:
         traffic = Traffic(stack, consumers=12, per_consumer=6).start()
         wait_for_some(sandboxes, traffic, 12)
         before = len(survivor.log())
-        worker = stack.processes["worker"]
+        yield sandboxes, traffic, stack.processes["worker"], lambda: survivor.log()[before:]
+    finally:
+        stack.start_worker()
+        survivor.stop()
+        sandboxes.http.close()
+
+
+def test_a_standby_takes_over_the_partitions_of_a_killed_worker(rocksdb_stack: Stack) -> None:
+    """Two workers, each keeping a standby copy of the other's tables (LEC_STANDBY_REPLICAS, 1 by default): when
+    one is SIGKILLed, the other serves its partitions from that copy, reading each changelog from where the copy
+    had got to, not from the beginning."""
+    stack = rocksdb_stack
+    with one_of_two_workers_under_traffic(stack) as (sandboxes, traffic, worker, survivor_log):
         worker.signal(9)
         assert worker.process is not None
         worker.process.wait(30)
         check_invariants(stack, sandboxes, traffic, repeats_per_conversation=1)
-        starts = reading_starts(survivor.log()[before:], CONVERSATIONS_CHANGELOG)
+        starts = reading_starts(survivor_log(), CONVERSATIONS_CHANGELOG)
         assert set(starts) == set(range(stack.config.partitions)), f"not serving every partition: {starts}"
         written = {p for p, end in end_offsets(stack, CONVERSATIONS_CHANGELOG).items() if end > 0}
         assert written, "no conversation state written"
         assert all(starts[p] >= 0 for p in written), f"a changelog read from the beginning: {starts}"
-    finally:
-        stack.start_worker()  # the module's worker back, then the second one gone: the stack as it was
-        survivor.stop()
-        sandboxes.http.close()
 
 
 def test_a_stopped_worker_hands_its_partitions_over_before_closing_its_tables(rocksdb_stack: Stack) -> None:
@@ -103,13 +113,7 @@ def test_a_stopped_worker_hands_its_partitions_over_before_closing_its_tables(ro
     before Faust closes its tables, so that the other takes the partitions over meanwhile; nothing is lost or
     repeated, and order is kept."""
     stack = rocksdb_stack
-    sandboxes = Sandboxes(stack)
-    survivor = stack.start_worker("worker-2")
-    try:
-        traffic = Traffic(stack, consumers=12, per_consumer=6).start()
-        wait_for_some(sandboxes, traffic, 12)
-        before = len(survivor.log())
-        worker = stack.processes["worker"]
+    with one_of_two_workers_under_traffic(stack) as (sandboxes, traffic, worker, survivor_log):
         stopped_from = len(worker.log())
         worker.stop(timeout=60)
         stopped = worker.log()[stopped_from:]
@@ -117,9 +121,5 @@ def test_a_stopped_worker_hands_its_partitions_over_before_closing_its_tables(ro
         assert stopped.index("leaving the group") < stopped.index("TableManager]: Stopping"), \
             "the worker left the group only after closing its tables"
         check_invariants(stack, sandboxes, traffic, repeats_per_conversation=0)
-        starts = reading_starts(survivor.log()[before:], CONVERSATIONS_CHANGELOG)
+        starts = reading_starts(survivor_log(), CONVERSATIONS_CHANGELOG)
         assert set(starts) == set(range(stack.config.partitions)), f"not serving every partition: {starts}"
-    finally:
-        stack.start_worker()
-        survivor.stop()
-        sandboxes.http.close()
