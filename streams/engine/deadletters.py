@@ -21,7 +21,7 @@ from schemas.registry import RegistryUnavailable
 from streams import metrics
 from streams.engine.commits import CommitKeeper
 from streams.engine.durability import Durability
-from streams.engine.faust_internals import (forget_unacked, commit_and_leave_group, hand_over_before_tables_close,
+from streams.engine.faust_internals import (commit_and_leave_group, forget_unacked, hand_over_before_tables_close,
                                             refetch_what_a_fetch_cannot_deliver, set_current_event,
                                             shorten_fetch_wait)
 from streams.errors import RecordError, UnexpectedError
@@ -160,8 +160,9 @@ class DeadLetters:
 
     async def _drain_before_shutdown(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Faust's stop does not wait for the streams' records (its consumer already counts as stopping) and
-        closes the HTTP client and the tables before it stops the agents: the lanes drain here, once Faust has
-        suspended its flow of records and before anything they use is closed; the consumer commits after."""
+        closes the HTTP client before it stops the agents. With partitions, ``_hand_over`` drained the lanes
+        already, before the tables closed, and this finds them empty; this drain is for a stop in which Faust
+        skipped that step (no partition held), once it has suspended its flow of records."""
         await self._drain_all()
 
     async def _hand_over(self) -> None:

@@ -5,8 +5,9 @@ some), fetch again what a fetch cut by a rebalance cannot deliver, commit what t
 pass over a record never carried out), tell a lane's task which record it works for (tables write to that record's
 changelog partition), let a record leave the set Faust waits for before a rebalance, hand every table write to the
 Kafka client before a flush, shorten the fetch wait, hand a stopping worker's partitions over before Faust closes
-its tables, spare a rebalance the garbage collections of RocksDB databases it does not close, and reach a RocksDB table's databases (to count keys without reading them all, and to compact them
-after a large expiry). Each is one function below;
+its tables, spare a rebalance the garbage collections of RocksDB databases it does not close, and reach a RocksDB
+table's databases (to count keys without reading them all, and to compact them after a large expiry). Each is one
+function below;
 ``tests/unit/test_faust_internals.py`` checks that the attributes they touch still exist with the shape relied on,
 so a Faust upgrade that moves them fails there, by name, and nowhere else.
 """
