@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiokafka
 import faust
@@ -186,25 +186,34 @@ async def test_a_write_faust_s_sender_took_from_the_buffer_is_handed_over_before
     wait); a flush that looked only at the buffer's size would return while the write is still in Faust's hands,
     and the record would count as durable without its table write."""
     buffer: Any = app.producer.buffer
-    release, handed = asyncio.Event(), []
+    taken, release, handed = asyncio.Event(), asyncio.Event(), []
 
     async def held_send(fut: Any) -> None:  # the Kafka client's send, waiting for room in a batch
+        taken.set()
         await release.wait()
         handed.append(fut)
 
+    class SentEvent(asyncio.Event):  # the sender's "handed over" event, telling when someone waits for it
+        def __init__(self) -> None:
+            super().__init__()
+            self.waited = asyncio.Event()
+
+        async def wait(self) -> Literal[True]:
+            self.waited.set()
+            return await super().wait()
+
     buffer._send_pending = held_send  # before the sender starts: it reads the attribute once
+    buffer.message_sent = SentEvent()
     await buffer.start()
     try:
         buffer.put(Thing())
-        for _ in range(100):  # the sender takes it out of the buffer
-            if buffer.size == 0:
-                break
-            await asyncio.sleep(0)
+        await asyncio.wait_for(taken.wait(), 1)  # the sender took it out of the buffer
         assert buffer.size == 0 and not handed
         flush = asyncio.ensure_future(faust_internals.flush_changelog_buffer(app, time.monotonic() + 30))
-        for _ in range(100):
-            await asyncio.sleep(0)
+        waiting = asyncio.ensure_future(buffer.message_sent.waited.wait())
+        await asyncio.wait({flush, waiting}, timeout=1, return_when=asyncio.FIRST_COMPLETED)
         assert not flush.done(), "the flush returned while a write was still being handed over"
+        assert waiting.done(), "the flush did not wait for the sender within 1 s"
         release.set()
         await asyncio.wait_for(flush, 30)
         assert len(handed) == 1

@@ -62,9 +62,14 @@ async def test_submitting_waits_while_the_bound_is_reached() -> None:
     assert not lanes.saturated()
     await lanes.submit("b", blocked)
     assert lanes.saturated()  # the undelivered-records check then leaves the topic alone
-    third = asyncio.ensure_future(lanes.submit("c", blocked))
-    for _ in range(10):  # let the loop run the submission as far as it can go
-        await asyncio.sleep(0)
+    arrived = asyncio.Event()
+
+    async def third_submission() -> None:
+        arrived.set()  # submit() runs up to its wait for a slot in this same step, before the test resumes
+        await lanes.submit("c", blocked)
+
+    third = asyncio.ensure_future(third_submission())
+    await asyncio.wait_for(arrived.wait(), 1)
     assert not third.done() and lanes.in_flight() == 2
     gate.set()
     await asyncio.wait_for(third, 1)
